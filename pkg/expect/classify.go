@@ -1,0 +1,115 @@
+package expect
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/egress-conformance/egress-conformance/pkg/accesslog"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// Envoy's special clusters and the route Istio uses for REGISTRY_ONLY.
+const (
+	blackHoleCluster   = "BlackHoleCluster"
+	passthroughCluster = "PassthroughCluster"
+	blockAllRoute      = "block_all"
+)
+
+// blockedCurlExits are the curl exit codes of a request that got no HTTP answer
+// because the mesh refused it: 7 could not connect, 35 TLS handshake failed (the
+// sidecar reset a TLS connection to BlackHoleCluster), 52 empty reply, 56 receive
+// failure (reset).
+var blockedCurlExits = []int{7, 35, 52, 56}
+
+// Classify derives the route a request took from cluster-tier evidence, with one
+// line saying why. It returns "" (unknown) with the reason when the evidence does
+// not decide; Evaluate turns that into a failed expect.route, never a pass.
+//
+// In order:
+//  1. blocked: a line sends to BlackHoleCluster (REGISTRY_ONLY, TCP/TLS), the client
+//     sidecar matched the block_all route (REGISTRY_ONLY, HTTP: the sidecar answers
+//     502 itself), a proxy found no route (flag NR), or the egress gateway denied it
+//     (403 with response_code_details rbac_access_denied...);
+//  2. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
+//     upstream host was reached;
+//  3. egress-gateway: the gateway logged the request id, or the client sidecar's
+//     upstream cluster is an egress gateway Service (Evidence.GatewayHosts);
+//  4. direct: the client sidecar logged it with any other upstream cluster;
+//  5. unknown otherwise.
+func Classify(ev Evidence) (scenario.Route, string) {
+	sc, gw := ev.Sidecar, ev.Gateway
+	switch {
+	case sc != nil && isCluster(sc, blackHoleCluster):
+		return scenario.RouteBlocked, fmt.Sprintf("client sidecar sent it to %s (response flags %s)", blackHoleCluster, orDash(sc.ResponseFlags))
+	case sc != nil && sc.RouteName == blockAllRoute:
+		return scenario.RouteBlocked, fmt.Sprintf("client sidecar matched route %s and answered %d itself (%s)", blockAllRoute, sc.ResponseCode, orDash(sc.ResponseCodeDetails))
+	case sc != nil && hasFlag(sc.ResponseFlags, "NR"):
+		return scenario.RouteBlocked, fmt.Sprintf("client sidecar found no route (response flags %s, %s)", sc.ResponseFlags, orDash(sc.ResponseCodeDetails))
+	case gw != nil && gw.ResponseCode == 403 && strings.HasPrefix(gw.ResponseCodeDetails, "rbac_access_denied"):
+		return scenario.RouteBlocked, fmt.Sprintf("egress gateway denied it: 403 %s", gw.ResponseCodeDetails)
+	case gw != nil && isCluster(gw, blackHoleCluster):
+		return scenario.RouteBlocked, fmt.Sprintf("egress gateway sent it to %s", blackHoleCluster)
+	case gw != nil && hasFlag(gw.ResponseFlags, "NR"):
+		return scenario.RouteBlocked, fmt.Sprintf("egress gateway found no route (response flags %s, %s)", gw.ResponseFlags, orDash(gw.ResponseCodeDetails))
+	}
+	if ev.Status == nil && ev.CurlExit != nil && slices.Contains(blockedCurlExits, *ev.CurlExit) &&
+		!reachedUpstream(sc) && !reachedUpstream(gw) {
+		why := fmt.Sprintf("curl exit %d with no HTTP answer, and no access line shows an upstream host", *ev.CurlExit)
+		if !ev.LogsObserved {
+			why += " (access logs were not read)"
+		}
+		return scenario.RouteBlocked, why
+	}
+	hosts := ev.gatewayHosts()
+	switch {
+	case gw != nil:
+		why := fmt.Sprintf("egress gateway logged the request id (gateway upstream cluster %s)", orDash(gw.UpstreamCluster))
+		if sc != nil {
+			why = fmt.Sprintf("client sidecar upstream cluster %s; ", orDash(sc.UpstreamCluster)) + why
+		}
+		return scenario.RouteEgressGateway, why
+	case sc != nil && gatewayCluster(sc.UpstreamCluster, hosts):
+		return scenario.RouteEgressGateway, fmt.Sprintf("client sidecar upstream cluster %s is an egress gateway Service (no gateway line found)", sc.UpstreamCluster)
+	case sc != nil:
+		why := fmt.Sprintf("client sidecar sent it to %s, not to an egress gateway Service %v", orDash(sc.UpstreamCluster), hosts)
+		if isCluster(sc, passthroughCluster) {
+			why += " (ALLOW_ANY passthrough: no ServiceEntry matched)"
+		}
+		return scenario.RouteDirect, why
+	}
+	why := "no client sidecar line and no egress gateway line"
+	if ev.RequestID != "" {
+		why += " for request id " + ev.RequestID
+	}
+	if !ev.LogsObserved {
+		why += " (access logs were not read)"
+	}
+	return "", why + ": route unknown"
+}
+
+func hasFlag(flags, flag string) bool {
+	for f := range strings.SplitSeq(flags, ",") {
+		if strings.TrimSpace(f) == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// reachedUpstream reports whether a line shows a connection to an upstream host.
+func reachedUpstream(e *accesslog.Entry) bool {
+	return e != nil && e.UpstreamHost != "" && !isCluster(e, blackHoleCluster)
+}
+
+// isCluster reports whether a line's upstream cluster is the special cluster name.
+func isCluster(e *accesslog.Entry, name string) bool {
+	return trimStatDelimiter(e.UpstreamCluster) == name
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
