@@ -1,0 +1,216 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func deployment(name string, labels map[string]string, ready bool) *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: IstioNamespace, Name: name, Generation: 1, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+		},
+	}
+	if ready {
+		markAvailable(d)
+	}
+	return d
+}
+
+func markAvailable(d *appsv1.Deployment) {
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Replicas:           1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}},
+	}
+}
+
+func pod(name string, labels map[string]string, ready bool) *corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: IstioNamespace, Name: name, Labels: labels},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status, Reason: "ContainersNotReady"}},
+		},
+	}
+}
+
+var (
+	istiodLabels  = map[string]string{"app": "istiod", "istio": "pilot"}
+	gatewayLabels = map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}
+)
+
+// signalWriter collects output and closes first when the first line arrives.
+type signalWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	once  sync.Once
+	first chan struct{}
+}
+
+func newSignalWriter() *signalWriter { return &signalWriter{first: make(chan struct{})} }
+
+func (w *signalWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.once.Do(func() { close(w.first) })
+	return w.buf.Write(b)
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestWaitReadyWaitsUntilDeploymentsBecomeAvailable(t *testing.T) {
+	istiod := deployment("istiod", istiodLabels, false)
+	gw := deployment(EgressGatewayName, gatewayLabels, false)
+	client := fake.NewClientset(istiod, gw,
+		pod("istiod-abc", istiodLabels, true),
+		pod("istio-egressgateway-abc", gatewayLabels, true),
+		// Another deployment's pod that is not Ready must not matter.
+		pod("unrelated", map[string]string{"app": "other"}, false),
+	)
+	out := newSignalWriter()
+	m := &Mesh{Options: InstallOptions{Overlay: "o"}, Timeouts: Timeouts{Poll: 5 * time.Millisecond, Ready: 30 * time.Second}, Out: out}
+
+	done := make(chan error, 1)
+	go func() { done <- m.WaitReady(context.Background(), client) }()
+
+	// Once WaitReady has seen the unready state, the rollout "finishes".
+	select {
+	case <-out.first:
+	case err := <-done:
+		t.Fatalf("WaitReady returned before the deployments were available: %v", err)
+	}
+	for _, d := range []*appsv1.Deployment{istiod, gw} {
+		markAvailable(d)
+		if _, err := client.AppsV1().Deployments(IstioNamespace).UpdateStatus(context.Background(), d, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("WaitReady: %v\noutput:\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"istio: waiting for istio-system/istiod: deployment generation 1 not yet observed (at 0)",
+		"istio: istio-system/istiod ready",
+		"istio: istio-system/istio-egressgateway ready",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestWaitReadyTimesOutNamingWhatIsMissing(t *testing.T) {
+	client := fake.NewClientset(
+		deployment("istiod-canary", istiodLabels, true),
+		pod("istiod-canary-abc", istiodLabels, false),
+	)
+	m := &Mesh{Options: InstallOptions{Overlay: "o", Revision: "canary"}, Timeouts: Timeouts{Poll: 5 * time.Millisecond, Ready: 50 * time.Millisecond}}
+	err := m.WaitReady(context.Background(), client)
+	if err == nil {
+		t.Fatal("WaitReady succeeded without an egress gateway")
+	}
+	for _, want := range []string{
+		"within 50ms",
+		"istio-system/istiod-canary: pods not Ready: istiod-canary-abc is not Ready (ContainersNotReady)",
+		"istio-system/istio-egressgateway: deployment not found",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestWaitReadyHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := WaitDeployments(ctx, fake.NewClientset(), []Target{{IstioNamespace, "istiod"}}, Timeouts{Poll: time.Millisecond, Ready: time.Hour}, nil)
+	if err == nil {
+		t.Fatal("a cancelled context did not stop WaitDeployments")
+	}
+}
+
+func TestDeploymentReady(t *testing.T) {
+	base := func() *appsv1.Deployment { return deployment("d", gatewayLabels, true) }
+	readyPod := *pod("p1", gatewayLabels, true)
+	for _, c := range []struct {
+		name string
+		d    func() *appsv1.Deployment
+		pods []corev1.Pod
+		want string
+	}{
+		{"ready", base, []corev1.Pod{readyPod}, ""},
+		{"new generation not observed", func() *appsv1.Deployment { d := base(); d.Generation = 2; return d }, []corev1.Pod{readyPod},
+			"deployment generation 2 not yet observed (at 1)"},
+		{"not available", func() *appsv1.Deployment { d := base(); d.Status.AvailableReplicas = 0; return d }, []corev1.Pod{readyPod},
+			"0 of 1 replicas available"},
+		{"condition false", func() *appsv1.Deployment {
+			d := base()
+			d.Status.Conditions[0].Status = corev1.ConditionFalse
+			return d
+		}, []corev1.Pod{readyPod}, "deployment condition Available is not True"},
+		{"no pods", base, nil, "0 of 1 pods exist"},
+		{"pod pending", base, []corev1.Pod{func() corev1.Pod { p := readyPod; p.Status.Phase = corev1.PodPending; return p }()},
+			"pods not Ready: p1 is Pending"},
+		{"terminating pod ignored", base, []corev1.Pod{readyPod, func() corev1.Pod {
+			p := *pod("old", gatewayLabels, false)
+			p.DeletionTimestamp = &metav1.Time{Time: time.Unix(0, 0)}
+			return p
+		}()}, ""},
+		{"nil replicas means one", func() *appsv1.Deployment { d := base(); d.Spec.Replicas = nil; return d }, []corev1.Pod{readyPod}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := DeploymentReady(c.d(), c.pods); got != c.want {
+				t.Errorf("DeploymentReady = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestTargets(t *testing.T) {
+	got := Targets(InstallOptions{})
+	if len(got) != 2 || got[0].String() != "istio-system/istiod" || got[1].String() != "istio-system/istio-egressgateway" {
+		t.Errorf("Targets() = %v", got)
+	}
+	if got := Targets(InstallOptions{Revision: "1-31-4"}); got[0].Name != "istiod-1-31-4" {
+		t.Errorf("revisioned istiod = %v", got[0])
+	}
+}
+
+func TestGuard(t *testing.T) {
+	ctx := context.Background()
+	empty := fake.NewClientset()
+	if err := (&Mesh{}).Guard(ctx, empty); err != nil {
+		t.Errorf("Guard on a cluster without Istio: %v", err)
+	}
+	foreign := fake.NewClientset(deployment("istiod", istiodLabels, true))
+	err := (&Mesh{}).Guard(ctx, foreign)
+	if err == nil || !strings.Contains(err.Error(), "istio-system/istiod") {
+		t.Errorf("Guard on a foreign mesh: %v", err)
+	}
+	if err := (&Mesh{Owned: true}).Guard(ctx, foreign); err != nil {
+		t.Errorf("Guard on the harness's own mesh: %v", err)
+	}
+}
