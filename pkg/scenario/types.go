@@ -1,0 +1,134 @@
+// Package scenario holds the egress-conformance scenario contract (v1alpha1): the
+// types of scenario.yaml, the strict loader that reads a scenario directory, and
+// the bundle files it names decoded into istio.io/client-go, Gateway API and core
+// Kubernetes types.
+//
+// A scenario is data, never Go code: adding an egress regression check means adding
+// a directory under scenarios/. See DESIGN.md, "Scenario model".
+package scenario
+
+// APIVersion and Kind identify a scenario file. A file with any other apiVersion or
+// kind is refused, so that a future v1beta1 contract cannot be misread as v1alpha1.
+const (
+	APIVersion = "egress-conformance.io/v1alpha1"
+	Kind       = "Scenario"
+	// FileName is the name of the scenario file inside a scenario directory.
+	FileName = "scenario.yaml"
+)
+
+// Route is the path a request takes out of the mesh.
+type Route string
+
+const (
+	// RouteDirect: the client's sidecar sends the request straight to the external host.
+	RouteDirect Route = "direct"
+	// RouteEgressGateway: the client's sidecar sends it to the egress gateway, which
+	// sends it to the external host.
+	RouteEgressGateway Route = "egress-gateway"
+	// RouteBlocked: the request never leaves the mesh (block_all route, BlackHoleCluster,
+	// an authorization denial, or no route at all).
+	RouteBlocked Route = "blocked"
+)
+
+// Routes lists the valid Route values in the order they are documented.
+var Routes = []Route{RouteDirect, RouteEgressGateway, RouteBlocked}
+
+// OutboundTrafficPolicy is the mesh's outboundTrafficPolicy.mode.
+type OutboundTrafficPolicy string
+
+const (
+	AllowAny     OutboundTrafficPolicy = "ALLOW_ANY"
+	RegistryOnly OutboundTrafficPolicy = "REGISTRY_ONLY"
+)
+
+// Scenario is one scenario.yaml, plus where it was read from.
+type Scenario struct {
+	APIVersion  string   `yaml:"apiVersion"`
+	Kind        string   `yaml:"kind"`
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Source      string   `yaml:"source"`
+	Labels      []string `yaml:"labels"`
+	Mesh        Mesh     `yaml:"mesh"`
+	// Client is the workload under fixtures/workloads/ that sends every request.
+	Client string `yaml:"client"`
+	Steps  []Step `yaml:"steps"`
+
+	// Dir is the scenario directory; File is Dir/scenario.yaml. Set by the loader.
+	Dir  string `yaml:"-"`
+	File string `yaml:"-"`
+}
+
+// Mesh holds the mesh settings a scenario needs.
+type Mesh struct {
+	// OutboundTrafficPolicy defaults to ALLOW_ANY, Istio's own default.
+	OutboundTrafficPolicy OutboundTrafficPolicy `yaml:"outboundTrafficPolicy"`
+}
+
+// Step is one request with its expectation. Steps run in order; the files a step
+// applies are added to those of the steps before it (bundles are cumulative).
+type Step struct {
+	Name    string   `yaml:"name"`
+	Apply   []string `yaml:"apply"`
+	Request Request  `yaml:"request"`
+	Expect  Expect   `yaml:"expect"`
+
+	// Line is the line of the step in scenario.yaml, for error messages.
+	Line int `yaml:"-"`
+	// Bundle is the cumulative bundle after this step's files were applied. Set by the loader.
+	Bundle Bundle `yaml:"-"`
+}
+
+// Request is what the client sends.
+type Request struct {
+	// URL is what curl is given, e.g. http://httpbin.org/ip.
+	URL string `yaml:"url"`
+}
+
+// Expect is a step's expectation. Only Route is required; every other field is
+// checked only when it is stated.
+type Expect struct {
+	Route Route `yaml:"route"`
+	// Status is the HTTP status curl reports.
+	Status *int `yaml:"status,omitempty"`
+	// CurlExit is curl's exit code, for requests that never get an HTTP answer
+	// (35: the TLS connection was reset).
+	CurlExit *int `yaml:"curlExit,omitempty"`
+	// Origin is the origin chain httpbin reports.
+	Origin *Origin `yaml:"origin,omitempty"`
+	// SidecarLog is the client sidecar's access-log line for the request.
+	SidecarLog *LogExpect `yaml:"sidecarLog,omitempty"`
+	// GatewayLog is the egress gateway's line for the request, or Absent.
+	GatewayLog *LogExpect `yaml:"gatewayLog,omitempty"`
+}
+
+// OriginFirstClient is the only symbolic value Origin.First takes: the client pod's IP.
+const OriginFirstClient = "client"
+
+// Origin is the expected origin chain httpbin reports.
+type Origin struct {
+	// Hops is the number of addresses in the chain.
+	Hops int `yaml:"hops"`
+	// First, when set, is what the first hop must be: "client" (the client pod's IP).
+	First string `yaml:"first,omitempty"`
+}
+
+// LogExpect is an expected access-log line. The zero value of each field means
+// "not checked". Absent means no line for the request must exist at all: it is
+// written in YAML as the bare scalar `absent`.
+type LogExpect struct {
+	Absent bool `yaml:"-"`
+
+	Method              string `yaml:"method,omitempty"`
+	Path                string `yaml:"path,omitempty"`
+	Authority           string `yaml:"authority,omitempty"`
+	ResponseCode        int    `yaml:"responseCode,omitempty"`
+	ResponseFlags       string `yaml:"responseFlags,omitempty"`
+	ResponseCodeDetails string `yaml:"responseCodeDetails,omitempty"`
+	UpstreamCluster     string `yaml:"upstreamCluster,omitempty"`
+	RequestedServerName string `yaml:"requestedServerName,omitempty"`
+	RouteName           string `yaml:"routeName,omitempty"`
+}
+
+// AbsentValue is the YAML scalar that says a log line must not exist.
+const AbsentValue = "absent"

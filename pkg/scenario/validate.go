@@ -1,0 +1,311 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// MaxNameLength bounds a scenario name. The name becomes the suffix of a namespace
+// (a DNS-1123 label, at most 63 characters); 13 characters are left for the
+// harness's prefix.
+const MaxNameLength = 50
+
+// maxStepNameLength: step names appear in report paths and Ginkgo node texts, not
+// in Kubernetes names, so the plain DNS label bound is enough.
+const maxStepNameLength = 63
+
+// kebab is a DNS-1123 label: lower-case letters, digits and '-', starting and
+// ending with a letter or digit. Scenario names become namespace names, client
+// names become file names; the one shape keeps both safe.
+var kebab = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+const kebabRule = "lower-case letters, digits and '-', starting and ending with a letter or digit"
+
+// ginkgoLabelReserved are the characters Ginkgo refuses in a label, because its
+// label-filter language uses them (ginkgo/v2 types.ValidateAndCleanupLabel, which
+// also refuses a leading ':' and an empty value after "key:"). Refusing them here
+// turns a failure while the suite builds its tree into an error that names the line.
+const ginkgoLabelReserved = "&|!,()/"
+
+// validate checks the rules that are not about the shape of scenario.yaml (the
+// decoder checked that): required fields, allowed values, and expectations that
+// contradict their route.
+func validate(s *Scenario, d *fieldDecoder, opts Options, p *problems) {
+	v := &validator{s: s, d: d, p: p}
+
+	switch {
+	case s.APIVersion == "":
+		v.add("apiVersion", "required; this loader reads %s", APIVersion)
+	case s.APIVersion != APIVersion:
+		v.add("apiVersion", "%q is not supported; this loader reads %s", s.APIVersion, APIVersion)
+	}
+	switch {
+	case s.Kind == "":
+		v.add("kind", "required; must be %s", Kind)
+	case s.Kind != Kind:
+		v.add("kind", "%q is not %s", s.Kind, Kind)
+	}
+
+	switch {
+	case s.Name == "":
+		v.add("name", "required (%s, at most %d characters)", kebabRule, MaxNameLength)
+	case !kebab.MatchString(s.Name):
+		v.add("name", "%q is not kebab-case (%s)", s.Name, kebabRule)
+	case len(s.Name) > MaxNameLength:
+		v.add("name", "%q is %d characters long; at most %d leave room for the namespace prefix", s.Name, len(s.Name), MaxNameLength)
+	}
+
+	labels := map[string]string{}
+	for i, l := range s.Labels {
+		path := indexPath("labels", i)
+		switch {
+		case strings.TrimSpace(l) == "":
+			v.add(path, "empty label")
+		case strings.TrimSpace(l) != l:
+			v.add(path, "%q has leading or trailing spaces", l)
+		case strings.ContainsAny(l, ginkgoLabelReserved):
+			v.add(path, "%q contains one of %s, which Ginkgo label filters reserve", l, ginkgoLabelReserved)
+		case strings.HasPrefix(l, ":") || strings.HasSuffix(l, ":"):
+			v.add(path, "%q: Ginkgo reads key:value labels and needs both", l)
+		default:
+			if first, dup := labels[l]; dup {
+				v.add(path, "%q is repeated (first as %s)", l, first)
+			}
+			labels[l] = path
+		}
+	}
+
+	switch s.Mesh.OutboundTrafficPolicy {
+	case "":
+		// Istio's own default.
+		s.Mesh.OutboundTrafficPolicy = AllowAny
+	case AllowAny, RegistryOnly:
+	default:
+		path := "mesh.outboundTrafficPolicy"
+		v.add(path, "%q is not one of %s, %s", s.Mesh.OutboundTrafficPolicy, AllowAny, RegistryOnly)
+	}
+
+	v.client(opts)
+
+	if len(s.Steps) == 0 {
+		v.add("steps", "at least one step is required")
+	}
+	stepNames := map[string]string{}
+	for i := range s.Steps {
+		v.step(i, stepNames)
+	}
+}
+
+// validator reports rule violations at the line of their field.
+type validator struct {
+	s *Scenario
+	d *fieldDecoder
+	p *problems
+}
+
+// refused tells whether the decoder already reported path or an ancestor: its
+// value is then a zero value standing in for what the user wrote, and a rule
+// about it would only repeat the first error in other words.
+func (v *validator) refused(path string) bool {
+	for {
+		if v.d.failed[path] {
+			return true
+		}
+		if path == "" {
+			return false
+		}
+		path = parentPath(path)
+	}
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	if !v.refused(path) {
+		v.p.add(v.s.File, v.d.lineOf(path), path, format, args...)
+	}
+}
+
+func (v *validator) wrap(path string, err error, format string, args ...any) {
+	if !v.refused(path) {
+		v.p.wrap(v.s.File, v.d.lineOf(path), path, err, format, args...)
+	}
+}
+
+func (v *validator) client(opts Options) {
+	s := v.s
+	switch {
+	case s.Client == "":
+		v.add("client", "required: the name of a workload under fixtures/workloads/ (e.g. sleep)")
+		return
+	case !kebab.MatchString(s.Client):
+		// The client names a file; kebab-case also keeps it from naming a path.
+		v.add("client", "%q is not kebab-case (%s)", s.Client, kebabRule)
+		return
+	}
+	if opts.WorkloadsDir == "" {
+		return
+	}
+	w := filepath.Join(opts.WorkloadsDir, s.Client+".yaml")
+	info, err := os.Stat(w)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		v.add("client", "%q has no workload file %s", s.Client, w)
+	case err != nil:
+		v.wrap("client", err, "cannot read the workload file of %q", s.Client)
+	case !info.Mode().IsRegular():
+		v.add("client", "workload %s is not a regular file", w)
+	}
+}
+
+func (v *validator) step(i int, names map[string]string) {
+	s := v.s
+	st := &s.Steps[i]
+	sp := indexPath("steps", i)
+	field := func(name string) string { return joinPath(sp, name) }
+
+	np := field("name")
+	switch {
+	case st.Name == "":
+		v.add(np, "required (%s)", kebabRule)
+	case !kebab.MatchString(st.Name):
+		v.add(np, "%q is not kebab-case (%s)", st.Name, kebabRule)
+	case len(st.Name) > maxStepNameLength:
+		v.add(np, "%q is %d characters long; at most %d", st.Name, len(st.Name), maxStepNameLength)
+	default:
+		if first, dup := names[st.Name]; dup {
+			v.add(np, "%q is already the name of %s (line %d)", st.Name, first, v.d.lineOf(first))
+		} else {
+			names[st.Name] = sp
+		}
+	}
+
+	up := field("request.url")
+	if st.Request.URL == "" {
+		v.add(up, "required: an absolute http:// or https:// URL")
+	} else if msg := checkURL(st.Request.URL); msg != "" {
+		v.add(up, "%q %s", st.Request.URL, msg)
+	}
+
+	v.expect(i)
+}
+
+func checkURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "is not a URL: " + err.Error()
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "is not an absolute http:// or https:// URL"
+	case u.Opaque != "" || u.Hostname() == "":
+		return "has no host"
+	}
+	return ""
+}
+
+func (v *validator) expect(i int) {
+	s := v.s
+	e := &s.Steps[i].Expect
+	ep := joinPath(indexPath("steps", i), "expect")
+	field := func(name string) string { return joinPath(ep, name) }
+	routes := make([]string, len(Routes))
+	for j, r := range Routes {
+		routes[j] = string(r)
+	}
+	routeList := strings.Join(routes, ", ")
+
+	rp := field("route")
+	routeOK := false
+	switch {
+	case e.Route == "":
+		v.add(rp, "required: one of %s", routeList)
+	case !isRoute(e.Route):
+		v.add(rp, "%q is not one of %s", e.Route, routeList)
+	default:
+		routeOK = true
+	}
+
+	if e.Status != nil && (*e.Status < 100 || *e.Status > 599) {
+		v.add(field("status"), "%d is not an HTTP status (100..599)", *e.Status)
+	}
+	if e.CurlExit != nil {
+		cp := field("curlExit")
+		switch {
+		case *e.CurlExit < 1 || *e.CurlExit > 99:
+			v.add(cp, "%d is not a curl failure exit code (1..99); a request that got an answer states status instead", *e.CurlExit)
+		case e.Status != nil:
+			v.add(cp, "status and curlExit exclude each other: curl either got an HTTP answer or failed")
+		}
+	}
+
+	if o := e.Origin; o != nil {
+		op := field("origin")
+		hp, fp := joinPath(op, "hops"), joinPath(op, "first")
+		if o.Hops < 1 {
+			v.add(hp, "%d: an origin chain has at least 1 hop", o.Hops)
+		}
+		if o.First != "" && o.First != OriginFirstClient {
+			v.add(fp, "%q is not supported; the only value is %q (the client pod's IP)", o.First, OriginFirstClient)
+		}
+		switch {
+		case routeOK && e.Route == RouteBlocked:
+			v.add(op, "contradicts route blocked: nothing reaches httpbin, so there is no origin chain")
+		case e.CurlExit != nil:
+			v.add(op, "contradicts curlExit %d: curl got no answer, so httpbin reports no origin chain", *e.CurlExit)
+		case routeOK && e.Route == RouteDirect && o.First == OriginFirstClient:
+			v.add(fp, "%q contradicts route direct: a direct request never carries the client pod's IP", o.First)
+		case routeOK && e.Route == RouteDirect && o.Hops > 1:
+			v.add(hp, "%d contradicts route direct: a sidecar does not append to X-Forwarded-For, so a direct request has 1 hop", o.Hops)
+		case o.First == OriginFirstClient && o.Hops == 1:
+			v.add(fp, "%q needs at least 2 hops: a single hop is the address httpbin's load balancer saw, never the client pod's IP", o.First)
+		}
+	}
+
+	checkLog := func(name string, l *LogExpect) {
+		if l == nil || l.Absent {
+			return
+		}
+		if l.ResponseCode != 0 && (l.ResponseCode < 100 || l.ResponseCode > 599) {
+			rc := joinPath(field(name), "responseCode")
+			v.add(rc, "%d is not an HTTP status (100..599); leave it out to not check it", l.ResponseCode)
+		}
+	}
+	checkLog("sidecarLog", e.SidecarLog)
+	checkLog("gatewayLog", e.GatewayLog)
+
+	if g := e.GatewayLog; g != nil && routeOK {
+		gp := field("gatewayLog")
+		switch {
+		case e.Route == RouteDirect && !g.Absent:
+			v.add(gp, "a gateway line contradicts route direct: a direct request never passes the egress gateway (write gatewayLog: %s)", AbsentValue)
+		case e.Route == RouteEgressGateway && g.Absent:
+			v.add(gp, "%s contradicts route egress-gateway: the request passes the gateway, which logs it", AbsentValue)
+		}
+	}
+}
+
+func isRoute(r Route) bool {
+	for _, k := range Routes {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// describeStep names a step for messages that point back at an earlier one.
+func describeStep(s *Scenario, i int) string {
+	name := s.Steps[i].Name
+	if name == "" {
+		return indexPath("steps", i)
+	}
+	return fmt.Sprintf("step %s", name)
+}
