@@ -1,0 +1,128 @@
+// Package offline is the harness's only adapter to istio.io/istio. For each scenario
+// step it runs, on the step's cumulative bundle and the scenario's mesh settings,
+// Istio's own validation (pkg/config/validation, via the schemas' ValidateConfig),
+// Istio's analyzers (the `istioctl analyze` engine on a local source that also
+// holds the egress gateway and the client), and Istio's xDS generation plus request
+// simulation (pilot/test/xds, pilot/pkg/simulation) for the step's request.
+//
+// istio.io/istio has no stable Go API: it is pinned in go.mod (see pkg/versions)
+// and nothing else in the harness imports it, so an Istio bump touches only here.
+package offline
+
+import (
+	"fmt"
+	"strings"
+
+	"istio.io/istio/pkg/config"
+	istiolog "istio.io/istio/pkg/log"
+
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
+)
+
+// Options configures the offline tier.
+type Options struct {
+	// IstioVersion is the version the simulated proxies report; default: the
+	// Istio version the cluster tier installs (pkg/versions).
+	IstioVersion string
+	// StrictAnalysis makes analyzer warnings fail a step, as
+	// `istioctl analyze --failure-threshold Warning` would.
+	StrictAnalysis bool
+}
+
+// StepResult is everything Istio's code said about one step.
+type StepResult struct {
+	Scenario string
+	Step     string
+	// Validation and Analysis are Istio's validation findings and analyzer messages.
+	Validation []Finding
+	Analysis   []Finding
+	// SkippedAnalyzers lists analyzers Istio skipped for lack of input; it should be
+	// empty, since the simulated cluster provides every input they need.
+	SkippedAnalyzers []string
+	// Path is the simulated request's path; meaningful only when Err is nil.
+	Path Path
+	// GatewayHosts are the Service hosts of every egress gateway the simulated
+	// cluster runs (istioctl's, plus one per Gateway API Gateway of class istio).
+	GatewayHosts []string
+	// Err is set when the step could not be evaluated at all.
+	Err error
+}
+
+// Blocking returns the findings that fail the step on their own, whatever it
+// expects: validation and analysis errors (and warnings under StrictAnalysis), and
+// the configuration problems the simulation found.
+func (r StepResult) Blocking(strict bool) []string {
+	var out []string
+	for _, f := range append(append([]Finding{}, r.Validation...), r.Analysis...) {
+		if f.Level == "Error" || (strict && f.Level == "Warning") {
+			out = append(out, f.String())
+		}
+	}
+	return append(out, r.Path.Problems...)
+}
+
+// Trace is the simulated path, one hop per line, for reports and failure messages.
+func (r StepResult) Trace() string {
+	lines := []string{r.Path.Sidecar.String()}
+	if r.Path.Gateway != nil {
+		lines = append(lines, r.Path.Gateway.String())
+	}
+	lines = append(lines, "=> "+string(r.Path.Route)+": "+r.Path.Why)
+	return strings.Join(lines, "\n")
+}
+
+func init() { Quiet() }
+
+// Quiet silences Istio's log scopes: istiod's generators log at info level on every
+// push, which would drown the harness's own output.
+func Quiet() {
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.NoneLevel)
+	}
+}
+
+// CheckStep evaluates step i of s (0-based) on its cumulative bundle.
+func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
+	step := s.Steps[i]
+	r := StepResult{Scenario: s.Name, Step: step.Name}
+	if opts.IstioVersion == "" {
+		opts.IstioVersion = versions.Istio
+	}
+	harness, err := harnessObjects(s)
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	bundle := append(harness, step.Bundle...)
+	cfgs, gwAPI, _, findings := convert(bundle, s.Namespace())
+	r.Validation = append(append(findings, validate(cfgs)...), validate(gwAPI)...)
+	kube, err := kubeObjects(bundle, s.Namespace())
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
+
+	gateways := gatewaysFor(s, bundle)
+	for _, g := range gateways {
+		r.GatewayHosts = append(r.GatewayHosts, g.Host())
+	}
+	analysis, skipped, err := analyze(s, bundle, gateways)
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
+	r.Analysis, r.SkippedAnalyzers = analysis, skipped
+
+	configs := make([]config.Config, 0, len(cfgs))
+	for _, c := range cfgs {
+		configs = append(configs, c.cfg)
+	}
+	path, err := simulate(s, gateways, configs, kube, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
+	r.Path = path
+	return r
+}

@@ -1,0 +1,432 @@
+package offline
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	meshconfig "istio.io/api/mesh/v1alpha1"
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/util"
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/test"
+
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// Hop is what one simulated proxy did with the request: the listener, filter chain,
+// route and cluster Envoy would pick, computed by Istio's own xDS generation and
+// request simulation (pilot/pkg/simulation).
+type Hop struct {
+	// Proxy is "client sidecar" or "egress gateway".
+	Proxy string
+	// Call describes what the proxy received, e.g. "HTTP httpbin.org:80/ip".
+	Call        string
+	Listener    string
+	FilterChain string
+	RouteConfig string
+	VirtualHost string
+	Route       string
+	Cluster     string
+	// ClusterInCDS is false when the route names a cluster the proxy was not sent:
+	// Envoy then answers 503 (NC) instead of forwarding.
+	ClusterInCDS bool
+	// UpstreamTLS is how the proxy talks to the cluster: "mTLS" (Istio's workload
+	// certificate), "TLS" (it originates TLS), or "" (as the client sent it).
+	UpstreamTLS string
+	// Error is the simulation's verdict when no route was found (no listener, no
+	// filter chain, no virtual host, no route).
+	Error string
+}
+
+func (h Hop) String() string {
+	parts := []string{h.Proxy + " <- " + h.Call}
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("listener", h.Listener)
+	add("filterChain", h.FilterChain)
+	add("routeConfig", h.RouteConfig)
+	add("virtualHost", h.VirtualHost)
+	add("route", h.Route)
+	add("cluster", h.Cluster)
+	add("upstreamTLS", h.UpstreamTLS)
+	add("error", h.Error)
+	if h.Cluster != "" && !h.ClusterInCDS {
+		parts = append(parts, "cluster NOT in CDS")
+	}
+	return strings.Join(parts, " ")
+}
+
+// Path is the outcome of simulating one request through the client's sidecar and,
+// when the sidecar sends it there, the egress gateway.
+type Path struct {
+	Route scenario.Route
+	// Why says in one line how Route follows from the hops.
+	Why string
+	// Status is the HTTP status the proxies themselves would answer with (502 from
+	// block_all, 404 for no route, 503 for a missing cluster); nil when the request
+	// leaves the mesh and the status is the external server's to give.
+	Status *int
+	// Sidecar and Gateway are the hops; Gateway is nil when the request never
+	// reached the egress gateway.
+	Sidecar Hop
+	Gateway *Hop
+	// Problems are defects of the configuration that break the request whatever the
+	// scenario expects (a route to a cluster missing from CDS).
+	Problems []string
+}
+
+// ProxyOptions pins what the simulated proxies claim to be.
+type ProxyOptions struct {
+	// IstioVersion is the proxy version istiod generates config for. Istio gates
+	// features on it; the fake server's default is old (1.23), so it must be pinned.
+	IstioVersion string
+}
+
+// simulate runs the step's request through Istio's xDS generation for the client
+// sidecar and the egress gateway. Istio's fake discovery server reports failures
+// through a test.Failer; test.Wrap turns those into an error.
+func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.Config, kube string, req scenario.Request, opts ProxyOptions) (Path, error) {
+	call, err := callFor(req.URL)
+	if err != nil {
+		return Path{}, err
+	}
+	var path Path
+	werr := test.Wrap(func(t test.Failer) {
+		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+			Configs:                cfgs,
+			KubernetesObjectString: world(s, gateways) + kube,
+			MeshConfig:             meshConfig(),
+		})
+		path, err = walk(fake, s, gateways, call, opts)
+	})
+	if werr != nil {
+		return Path{}, fmt.Errorf("istio's fake discovery server: %w", werr)
+	}
+	return path, err
+}
+
+// meshConfig is the mesh-wide configuration fixtures/istio/egress.yaml installs:
+// Istio's defaults with ALLOW_ANY. A scenario's own policy comes from the
+// per-namespace Sidecar the harness adds (harnessConfigs), exactly as on a cluster.
+func meshConfig() *meshconfig.MeshConfig {
+	mc := mesh.DefaultMeshConfig()
+	mc.OutboundTrafficPolicy = &meshconfig.MeshConfig_OutboundTrafficPolicy{Mode: meshconfig.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY}
+	return mc
+}
+
+// callFor turns the step's URL into the call curl makes through the sidecar's
+// iptables redirect.
+func callFor(raw string) (simulation.Call, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return simulation.Call{}, fmt.Errorf("request.url %q: %w", raw, err)
+	}
+	port := 80
+	tls := simulation.Plaintext
+	switch u.Scheme {
+	case "http":
+	case "https":
+		port, tls = 443, simulation.TLS
+	default:
+		return simulation.Call{}, fmt.Errorf("request.url %q: scheme %q is not http or https", raw, u.Scheme)
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return simulation.Call{}, fmt.Errorf("request.url %q: port: %w", raw, err)
+		}
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return simulation.Call{
+		Address:    externalAddress,
+		Port:       port,
+		Path:       path,
+		Protocol:   simulation.HTTP,
+		TLS:        tls,
+		HostHeader: u.Hostname(),
+		CallMode:   simulation.CallModeOutbound,
+	}, nil
+}
+
+func describe(c simulation.Call) string {
+	proto := "HTTP"
+	switch {
+	case c.TLS == simulation.MTLS:
+		proto = "mTLS(" + string(c.Protocol) + ") sni=" + c.Sni
+	case c.TLS == simulation.TLS:
+		proto = "TLS(" + string(c.Protocol) + ") sni=" + c.Sni
+	case c.Protocol == simulation.HTTP2:
+		proto = "HTTP/2"
+	case c.Protocol == simulation.TCP:
+		proto = "TCP"
+	}
+	return fmt.Sprintf("%s %s %s", proto, net.JoinHostPort(c.HostHeader, strconv.Itoa(c.Port)), c.Path)
+}
+
+func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewayDeployment, call simulation.Call, opts ProxyOptions) (Path, error) {
+	ns := s.Namespace()
+	clientLabels := map[string]string{"app": s.Client, "security.istio.io/tlsMode": "istio"}
+	client := fake.SetupProxy(&model.Proxy{
+		Type:            model.SidecarProxy,
+		ID:              s.Client + "-0." + ns,
+		ConfigNamespace: ns,
+		Labels:          clientLabels,
+		IPAddresses:     []string{clientPodIP},
+		Metadata: &model.NodeMetadata{
+			Namespace:    ns,
+			Labels:       clientLabels,
+			IstioVersion: opts.IstioVersion,
+		},
+	})
+	sidecarSim, err := simulationFor(fake, client)
+	if err != nil {
+		return Path{}, err
+	}
+	sidecar, res, err := run(sidecarSim, "client sidecar", call)
+	if err != nil {
+		return Path{}, err
+	}
+	path := Path{Sidecar: sidecar}
+	if sidecar.Cluster != "" && !sidecar.ClusterInCDS {
+		path.Problems = append(path.Problems, fmt.Sprintf("client sidecar routes to cluster %s, which is not in its CDS: Envoy answers 503 (NC)", sidecar.Cluster))
+	}
+
+	// Decide what the sidecar does with the request.
+	switch {
+	case res.VirtualHostMatched == util.BlackHole || sidecar.Route == util.BlackHole:
+		return blocked(path, 502, "client sidecar matched the block_all route (REGISTRY_ONLY): Envoy answers 502"), nil
+	case sidecar.Cluster == util.BlackHoleCluster:
+		return blocked(path, 0, "client sidecar sends the request to BlackHoleCluster (REGISTRY_ONLY): the connection is reset"), nil
+	case res.Error != nil:
+		return blocked(path, 0, "client sidecar has no route: "+res.Error.Error()), nil
+	case sidecar.Cluster == "":
+		return blocked(path, 0, "client sidecar matched a route with no cluster (direct response or redirect)"), nil
+	case !sidecar.ClusterInCDS:
+		return blocked(path, 503, "client sidecar routes to a cluster missing from CDS: Envoy answers 503"), nil
+	}
+
+	if !hasEndpoints(fake, client, sidecarSim, sidecar.Cluster) {
+		path.Problems = append(path.Problems, noEndpoints("client sidecar", sidecar.Cluster))
+		return blocked(path, 503, "client sidecar routes to "+sidecar.Cluster+", which has no endpoints: Envoy answers 503 (UH)"), nil
+	}
+
+	_, _, host, port := model.ParseSubsetKey(sidecar.Cluster)
+	var target *gatewayDeployment
+	for i := range gateways {
+		if gateways[i].Host() == string(host) {
+			target = &gateways[i]
+		}
+	}
+	if target == nil {
+		path.Route = scenario.RouteDirect
+		path.Why = "client sidecar sends the request to " + sidecar.Cluster
+		return path, nil
+	}
+
+	// The sidecar sends it to an egress gateway: simulate the gateway's side, on
+	// the port its Envoy listens on (the Service targetPort).
+	tp, ok := target.targetPort(port)
+	if !ok {
+		return blocked(path, 503, fmt.Sprintf("client sidecar sends the request to %s port %d, which the %s Service does not expose", host, port, target.Display)), nil
+	}
+	gwCall := call
+	gwCall.CallMode = simulation.CallModeGateway
+	gwCall.Address = target.PodIP
+	gwCall.Port = tp
+	gwCall.Alpn = ""
+	gwCall.TLS, gwCall.Protocol, gwCall.Sni = nextHop(sidecarSim, sidecar.Cluster, call)
+	if gwCall.Protocol == simulation.HTTP2 && !target.http2(port) {
+		gwCall.Protocol = simulation.HTTP
+	}
+
+	gwLabels := map[string]string{}
+	for k, v := range target.Labels {
+		gwLabels[k] = v
+	}
+	gw := fake.SetupProxy(&model.Proxy{
+		Type:            model.Router,
+		ID:              target.Name + "-0." + target.Namespace,
+		ConfigNamespace: target.Namespace,
+		Labels:          gwLabels,
+		IPAddresses:     []string{target.PodIP},
+		Metadata: &model.NodeMetadata{
+			Namespace:    target.Namespace,
+			Labels:       gwLabels,
+			IstioVersion: opts.IstioVersion,
+		},
+	})
+	gwSim, err := simulationFor(fake, gw)
+	if err != nil {
+		return Path{}, err
+	}
+	gwHop, gwRes, err := run(gwSim, target.Display, gwCall)
+	if err != nil {
+		return Path{}, err
+	}
+	path.Gateway = &gwHop
+	if gwHop.Cluster != "" && !gwHop.ClusterInCDS {
+		path.Problems = append(path.Problems, fmt.Sprintf("%s routes to cluster %s, which is not in its CDS: Envoy answers 503 (NC)", target.Display, gwHop.Cluster))
+	}
+	switch {
+	case gwRes.Error != nil:
+		status := 0
+		if errors.Is(gwRes.Error, simulation.ErrNoRoute) || errors.Is(gwRes.Error, simulation.ErrNoVirtualHost) {
+			status = 404
+		}
+		return blocked(path, status, fmt.Sprintf("client sidecar sends the request to the %s (%s), which has no route for it: %v", target.Display, sidecar.Cluster, gwRes.Error)), nil
+	case gwHop.Cluster == util.BlackHoleCluster || gwHop.Cluster == "":
+		return blocked(path, 0, target.Display+" matched no upstream cluster for the request"), nil
+	case !gwHop.ClusterInCDS:
+		return blocked(path, 503, target.Display+" routes to a cluster missing from CDS: Envoy answers 503"), nil
+	case !hasEndpoints(fake, gw, gwSim, gwHop.Cluster):
+		path.Problems = append(path.Problems, noEndpoints(target.Display, gwHop.Cluster))
+		return blocked(path, 503, target.Display+" routes to "+gwHop.Cluster+", which has no endpoints: Envoy answers 503 (UH)"), nil
+	}
+	path.Route = scenario.RouteEgressGateway
+	path.Why = fmt.Sprintf("client sidecar sends the request to %s; the %s sends it to %s", sidecar.Cluster, target.Display, gwHop.Cluster)
+	return path, nil
+}
+
+func blocked(p Path, status int, why string) Path {
+	p.Route = scenario.RouteBlocked
+	p.Why = why
+	if status != 0 {
+		p.Status = &status
+	}
+	return p
+}
+
+func simulationFor(fake *xds.FakeDiscoveryServer, p *model.Proxy) (*simulation.Simulation, error) {
+	// NewSimulation wants a *testing.T; the fields it fills are exported, so build
+	// the same value from the fake server's generators.
+	listeners := fake.Listeners(p)
+	return &simulation.Simulation{
+		Listeners: listeners,
+		Clusters:  fake.Clusters(p),
+		Routes:    fake.RoutesFromListeners(p, listeners),
+	}, nil
+}
+
+// run simulates one call. The simulator reports a few impossible inputs by calling
+// Fatal on its (here absent) test handle, which panics: turn that into an error.
+func run(sim *simulation.Simulation, proxy string, call simulation.Call) (hop Hop, res simulation.Result, err error) {
+	call = call.FillDefaults()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("simulating %s for %s: %v", proxy, describe(call), r)
+		}
+	}()
+	res = sim.Run(call)
+	hop = Hop{
+		Proxy:       proxy,
+		Call:        describe(call),
+		Listener:    res.ListenerMatched,
+		FilterChain: res.FilterChainMatched,
+		RouteConfig: res.RouteConfigMatched,
+		VirtualHost: res.VirtualHostMatched,
+		Route:       res.RouteMatched,
+		Cluster:     res.ClusterMatched,
+	}
+	if res.Error != nil {
+		hop.Error = res.Error.Error()
+	}
+	if c := findCluster(sim, hop.Cluster); c != nil {
+		hop.ClusterInCDS = true
+		hop.UpstreamTLS, _ = upstreamTLS(c)
+	}
+	return hop, res, nil
+}
+
+func findCluster(sim *simulation.Simulation, name string) *cluster.Cluster {
+	for _, c := range sim.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// nextHop derives how the sidecar talks to the egress gateway from the cluster it
+// picked: mTLS when the cluster carries Istio's workload certificate (a
+// DestinationRule with ISTIO_MUTUAL), TLS when it originates TLS, plaintext
+// otherwise, with the SNI the cluster sets (a gateway's ISTIO_MUTUAL server
+// matches on it). Auto-mTLS does not apply: istioctl's egress gateway pods carry
+// no security.istio.io/tlsMode label. HTTP is upgraded to HTTP/2 because the
+// istioctl gateway's port is named http2 (walk downgrades to HTTP/1.1 for ports
+// that are not); TLS the client started passes through as TCP, keeping its SNI.
+func nextHop(sim *simulation.Simulation, clusterName string, call simulation.Call) (simulation.TLSMode, simulation.Protocol, string) {
+	proto := simulation.HTTP2
+	if call.TLS != simulation.Plaintext {
+		proto = simulation.TCP
+	}
+	switch mode, sni := upstreamTLS(findCluster(sim, clusterName)); mode {
+	case "mTLS":
+		return simulation.MTLS, proto, sni
+	case "TLS":
+		return simulation.TLS, proto, sni
+	}
+	return call.TLS, proto, call.Sni
+}
+
+// upstreamTLS reads a cluster's transport socket: "mTLS" when it presents Istio's
+// workload certificate (SDS secret "default"), "TLS" when it originates plain TLS,
+// "" when it forwards what it got. Clusters using transport_socket_matches
+// (auto-mTLS) count as "": the egress gateway pods do not carry the label that
+// turns auto-mTLS on.
+func upstreamTLS(c *cluster.Cluster) (mode, sni string) {
+	if c.GetTransportSocket() == nil {
+		return "", ""
+	}
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return "", ""
+	}
+	for _, sds := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+		if sds.GetName() == "default" {
+			return "mTLS", ctx.GetSni()
+		}
+	}
+	return "TLS", ctx.GetSni()
+}
+
+// hasEndpoints reports whether an EDS cluster has at least one endpoint. Other
+// cluster types resolve their own upstreams (DNS, original destination, static).
+// This catches, among others, a ServiceEntry with resolution NONE used through the
+// egress gateway: Istio gives gateways EDS instead of ORIGINAL_DST for it
+// ("Gateways cannot use passthrough clusters", pilot/pkg/networking/core/cluster.go),
+// and a NONE ServiceEntry has no endpoints, so the gateway answers 503 UH.
+func hasEndpoints(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation.Simulation, name string) bool {
+	c := findCluster(sim, name)
+	if c.GetType() != cluster.Cluster_EDS {
+		return true
+	}
+	for _, cla := range fake.Endpoints(p) {
+		if cla.GetClusterName() != name {
+			continue
+		}
+		for _, le := range cla.GetEndpoints() {
+			if len(le.GetLbEndpoints()) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func noEndpoints(proxy, name string) string {
+	return fmt.Sprintf("%s routes to EDS cluster %s, which has no endpoints: Envoy answers 503 (UH, no healthy upstream)", proxy, name)
+}

@@ -1,0 +1,346 @@
+package offline
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+
+	kubeyaml "sigs.k8s.io/yaml"
+
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// The simulated cluster: what an istioctl-installed mesh with an egress gateway and
+// the scenario's client look like to istiod. Istio's fake registry does not default
+// anything (FACTS.md), so every object states its protocol, targetPort, pod IP and
+// readiness, exactly as the API server would have filled them in on kind.
+const (
+	// IstioNamespace is where istioctl installs istiod and the gateways.
+	IstioNamespace = "istio-system"
+	// EgressGatewayName is the Deployment/Service name istioctl gives the egress gateway.
+	EgressGatewayName = "istio-egressgateway"
+	// EgressGatewayHost is the egress gateway Service's cluster-local host name.
+	EgressGatewayHost = EgressGatewayName + "." + IstioNamespace + ".svc.cluster.local"
+
+	clientClusterIP = "10.96.100.10"
+	clientPodIP     = "10.244.0.10"
+	// externalAddress is where the client believes the external host is: an address
+	// from TEST-NET-3 (RFC 5737), so it never collides with a simulated Service.
+	externalAddress = "203.0.113.10"
+)
+
+// egressGatewayLabels are the pod labels of the istioctl egress gateway
+// (manifests/charts/gateways/istio-egress/values.yaml).
+var egressGatewayLabels = map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}
+
+// gatewayPort is one port of a gateway Service. For istioctl's egress gateway the
+// Gateway server's port is the Service port and Envoy listens on the targetPort;
+// Gateway API deployments listen on the listener port itself.
+type gatewayPort struct {
+	Name        string
+	Port        int
+	TargetPort  int
+	AppProtocol string
+}
+
+// gatewayDeployment is one egress gateway the simulated cluster runs: a Service,
+// a ready Pod and an EndpointSlice, and the Router proxy istiod configures.
+type gatewayDeployment struct {
+	// Name names the Deployment, Service and pod; Display is how hops name it.
+	Name, Namespace, Display string
+	Labels                   map[string]string
+	Ports                    []gatewayPort
+	ClusterIP, PodIP         string
+}
+
+// Host is the gateway Service's cluster-local host name, which a client sidecar's
+// upstream cluster names when it sends a request to this gateway.
+func (g gatewayDeployment) Host() string {
+	return g.Name + "." + g.Namespace + ".svc.cluster.local"
+}
+
+// targetPort maps a Service port to the port Envoy listens on.
+func (g gatewayDeployment) targetPort(port int) (int, bool) {
+	for _, p := range g.Ports {
+		if p.Port == port {
+			return p.TargetPort, true
+		}
+	}
+	return 0, false
+}
+
+// http2 reports whether the sidecar speaks HTTP/2 to this Service port: Istio picks
+// the protocol from appProtocol, else from the port name's prefix.
+func (g gatewayDeployment) http2(port int) bool {
+	for _, p := range g.Ports {
+		if p.Port != port {
+			continue
+		}
+		proto := p.AppProtocol
+		if proto == "" {
+			proto, _, _ = strings.Cut(p.Name, "-")
+		}
+		switch strings.ToLower(proto) {
+		case "http2", "grpc", "h2c", "kubernetes.io/h2c":
+			return true
+		}
+	}
+	return false
+}
+
+// istioctlEgressGateway is the gateway fixtures/istio/egress.yaml installs.
+var istioctlEgressGateway = gatewayDeployment{
+	Name: EgressGatewayName, Namespace: IstioNamespace, Display: "egress gateway",
+	Labels: egressGatewayLabels,
+	Ports: []gatewayPort{
+		{Name: "http2", Port: 80, TargetPort: 8080},
+		{Name: "https", Port: 443, TargetPort: 8443},
+	},
+	ClusterIP: "10.96.200.10", PodIP: "10.244.0.20",
+}
+
+// GatewayAPIClass is the GatewayClass whose Gateways istiod deploys itself.
+const GatewayAPIClass = "istio"
+
+// gatewayAPIDeployments models what Istio's Gateway API deployment controller
+// creates for each Gateway of class "istio" in the bundle: Deployment and Service
+// "<name>-istio", pods labelled gateway.networking.k8s.io/gateway-name=<name>, one
+// Service port per listener named after it with appProtocol = the listener's
+// protocol, Envoy bound to the listener port (pilot/pkg/config/kube/gatewaycommon,
+// extractServicePorts; manifests/.../files/kube-gateway.yaml).
+func gatewayAPIDeployments(b scenario.Bundle, namespace string) []gatewayDeployment {
+	var out []gatewayDeployment
+	for _, o := range b {
+		if o.Kind != "Gateway" || !strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
+			continue
+		}
+		var gw struct {
+			Metadata struct{ Name, Namespace string }
+			Spec     struct {
+				GatewayClassName string `json:"gatewayClassName"`
+				Listeners        []struct {
+					Name     string
+					Port     int
+					Protocol string
+				}
+			}
+		}
+		if err := kubeyaml.Unmarshal(o.YAML, &gw); err != nil || gw.Spec.GatewayClassName != GatewayAPIClass {
+			continue
+		}
+		ns := gw.Metadata.Namespace
+		if ns == "" {
+			ns = namespace
+		}
+		i := len(out) + 1
+		d := gatewayDeployment{
+			Name: gw.Metadata.Name + "-istio", Namespace: ns,
+			Display: "Gateway API gateway " + gw.Metadata.Name,
+			Labels: map[string]string{
+				"gateway.networking.k8s.io/gateway-name":       gw.Metadata.Name,
+				"gateway.networking.k8s.io/gateway-class-name": GatewayAPIClass,
+			},
+			ClusterIP: fmt.Sprintf("10.96.200.%d", 10+i),
+			PodIP:     fmt.Sprintf("10.244.0.%d", 20+i),
+		}
+		seen := map[int]bool{}
+		for _, l := range gw.Spec.Listeners {
+			if seen[l.Port] {
+				continue
+			}
+			seen[l.Port] = true
+			d.Ports = append(d.Ports, gatewayPort{Name: l.Name, Port: l.Port, TargetPort: l.Port, AppProtocol: strings.ToLower(l.Protocol)})
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// gatewaysFor lists every egress gateway of the simulated cluster for a bundle.
+func gatewaysFor(s *scenario.Scenario, b scenario.Bundle) []gatewayDeployment {
+	return append([]gatewayDeployment{istioctlEgressGateway}, gatewayAPIDeployments(b, s.Namespace())...)
+}
+
+// worldTemplate renders the registry objects: namespaces (the scenario's labelled for
+// injection, as the cluster tier labels it), every egress gateway and the client,
+// each a Service, a ready Pod and an EndpointSlice. The client pod carries the
+// istio-proxy container and sidecar status annotation so that analyzers see an
+// injected workload.
+var worldTemplate = template.Must(template.New("world").Parse(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{.IstioNamespace}}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{.Namespace}}
+  labels:
+    istio-injection: enabled
+{{- range .Gateways}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{.Name}}
+  namespace: {{.Namespace}}
+  labels:
+{{- range $k, $v := .Labels}}
+    {{$k}}: {{$v}}
+{{- end}}
+spec:
+  type: ClusterIP
+  clusterIP: {{.ClusterIP}}
+  selector:
+{{- range $k, $v := .Labels}}
+    {{$k}}: {{$v}}
+{{- end}}
+  ports:
+{{- range .Ports}}
+  - name: {{.Name}}
+    port: {{.Port}}
+    targetPort: {{.TargetPort}}
+    protocol: TCP
+{{- if .AppProtocol}}
+    appProtocol: {{.AppProtocol}}
+{{- end}}
+{{- end}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{.Name}}-0
+  namespace: {{.Namespace}}
+  labels:
+{{- range $k, $v := .Labels}}
+    {{$k}}: {{$v}}
+{{- end}}
+spec:
+  serviceAccountName: {{.Name}}
+  containers:
+  - name: istio-proxy
+    image: istio/proxyv2
+    ports:
+{{- range .Ports}}
+    - containerPort: {{.TargetPort}}
+      protocol: TCP
+{{- end}}
+status:
+  phase: Running
+  podIP: {{.PodIP}}
+  podIPs:
+  - ip: {{.PodIP}}
+  conditions:
+  - type: Ready
+    status: "True"
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {{.Name}}-0
+  namespace: {{.Namespace}}
+  labels:
+    kubernetes.io/service-name: {{.Name}}
+addressType: IPv4
+endpoints:
+- addresses:
+  - {{.PodIP}}
+  conditions:
+    ready: true
+  targetRef:
+    kind: Pod
+    name: {{.Name}}-0
+    namespace: {{.Namespace}}
+ports:
+{{- range .Ports}}
+- name: {{.Name}}
+  port: {{.TargetPort}}
+  protocol: TCP
+{{- end}}
+{{- end}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{.Client}}
+  namespace: {{.Namespace}}
+  labels:
+    app: {{.Client}}
+spec:
+  type: ClusterIP
+  clusterIP: {{.ClientClusterIP}}
+  selector:
+    app: {{.Client}}
+  ports:
+  - name: http
+    port: 80
+    targetPort: 80
+    protocol: TCP
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{.Client}}-0
+  namespace: {{.Namespace}}
+  labels:
+    app: {{.Client}}
+    security.istio.io/tlsMode: istio
+  annotations:
+    sidecar.istio.io/status: '{"containers":["istio-proxy"]}'
+spec:
+  serviceAccountName: {{.Client}}
+  containers:
+  - name: {{.Client}}
+    image: curl
+  - name: istio-proxy
+    image: istio/proxyv2
+status:
+  phase: Running
+  podIP: {{.ClientPodIP}}
+  podIPs:
+  - ip: {{.ClientPodIP}}
+  conditions:
+  - type: Ready
+    status: "True"
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {{.Client}}-0
+  namespace: {{.Namespace}}
+  labels:
+    kubernetes.io/service-name: {{.Client}}
+addressType: IPv4
+endpoints:
+- addresses:
+  - {{.ClientPodIP}}
+  conditions:
+    ready: true
+  targetRef:
+    kind: Pod
+    name: {{.Client}}-0
+    namespace: {{.Namespace}}
+ports:
+- name: http
+  port: 80
+  protocol: TCP
+`))
+
+// world renders the registry objects for a scenario's step as Kubernetes YAML.
+func world(s *scenario.Scenario, gateways []gatewayDeployment) string {
+	var b bytes.Buffer
+	err := worldTemplate.Execute(&b, map[string]any{
+		"IstioNamespace":  IstioNamespace,
+		"Namespace":       s.Namespace(),
+		"Gateways":        gateways,
+		"Client":          s.Client,
+		"ClientClusterIP": clientClusterIP,
+		"ClientPodIP":     clientPodIP,
+	})
+	if err != nil {
+		// The template and its inputs are ours; failing here is a programming error.
+		panic(fmt.Sprintf("offline: rendering the simulated cluster: %v", err))
+	}
+	return b.String()
+}
