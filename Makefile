@@ -29,15 +29,15 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: vet unit offline-catalog ## Everything that needs no cluster: vet, unit/fuzz-seed tests, the offline suite.
+test: lint vet unit offline-catalog ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite.
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
 	$(GO) vet ./...
 
 .PHONY: unit
-unit: ## Unit, fuzz-seed and Ginkgo tests of pkg/ (the offline suite runs in its own target).
-	$(GO) test $(GO_TEST_FLAGS) ./pkg/...
+unit: ## Unit and fuzz-seed tests of pkg/ and hack/ (README's catalog table must be current).
+	$(GO) test $(GO_TEST_FLAGS) ./pkg/... ./hack/...
 
 .PHONY: offline-catalog
 offline-catalog: ## The offline suite over scenarios/ and the negative corpus (each broken scenario must fail as stated).
@@ -47,6 +47,24 @@ offline-catalog: ## The offline suite over scenarios/ and the negative corpus (e
 offline: ## The offline tier on any scenario directory: make offline SCENARIOS=/abs/or/rel/dir
 	$(GO) test $(GO_TEST_FLAGS) -count=1 ./suites/offline/ -args $(ginkgo_args)
 
+.PHONY: catalog
+catalog: ## Regenerate README.md's scenario catalog table from scenarios/.
+	$(GO) run ./hack/catalog
+
 .PHONY: bench
 bench: ## Benchmarks: access-log parsing, offline tier per step and per catalog.
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/accesslog/ ./pkg/offline/
+
+# ---- lint and tools (hack/tools.sh, hack/lint.sh, .github/workflows) ---------------------
+# Lint tools are pinned in versions.env (ACTIONLINT_VERSION, SHFMT_VERSION) and built once per
+# version into the user's cache; shellcheck is used when installed and skipped, with a notice,
+# when not.
+
+.PHONY: tools
+tools: ## Build the pinned lint tools (actionlint, shfmt) into the user's cache; print their paths.
+	bash hack/tools.sh
+
+.PHONY: lint
+lint: ## Lint workflows (actionlint), scripts (bash -n, shfmt, shellcheck if installed), gofmt.
+	bash hack/lint.sh
+# ---- end of lint and tools --------------------------------------------------------------
