@@ -30,6 +30,9 @@ var IstioLibrary = Pins["ISTIO_LIBRARY_VERSION"]
 // CurlImage is the image of the curl client workloads.
 var CurlImage = Pins["CURL_IMAGE"]
 
+// NginxImage is the image of the hermetic external stand-in (pkg/external).
+var NginxImage = Pins["NGINX_IMAGE"]
+
 func mustParse(s string) map[string]string {
 	m, err := Parse(s)
 	if err != nil {
