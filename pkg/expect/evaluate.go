@@ -210,7 +210,9 @@ func logFields(le *scenario.LogExpect) []logField {
 		{"responseCodeDetails", le.ResponseCodeDetails, func(x *accesslog.Entry) string { return x.ResponseCodeDetails }, exact, false},
 		{"upstreamCluster", le.UpstreamCluster, func(x *accesslog.Entry) string { return x.UpstreamCluster }, SameCluster, true},
 		{"requestedServerName", le.RequestedServerName, func(x *accesslog.Entry) string { return x.RequestedServerName }, fold, false},
-		{"routeName", le.RouteName, func(x *accesslog.Entry) string { return x.RouteName }, exact, false},
+		// The simulation matches the very routes istiod generates, so the route
+		// name it reports is the one Envoy prints as %ROUTE_NAME%.
+		{"routeName", le.RouteName, func(x *accesslog.Entry) string { return x.RouteName }, exact, true},
 	}
 }
 
@@ -251,7 +253,7 @@ func (e *evaluator) log(key, who string, le *scenario.LogExpect, entry *accesslo
 		c := Check{Field: field + "." + f.name, Want: f.want, Evidence: line}
 		switch {
 		case e.offline() && !f.offline:
-			c.Outcome, c.Got, c.Why = NotObservable, "-", notObservableOffline+": only upstream clusters are simulated"
+			c.Outcome, c.Got, c.Why = NotObservable, "-", notObservableOffline+": only upstream clusters and route names are simulated"
 		case cluster && !e.ev.LogsObserved:
 			c.Outcome, c.Got, c.Why = Fail, "not read", logsNotRead
 		case entry == nil && e.offline():

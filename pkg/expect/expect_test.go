@@ -272,6 +272,17 @@ func TestOfflineTier(t *testing.T) {
 		}
 	})
 
+	t.Run("route names are simulated, so they are checked offline", func(t *testing.T) {
+		exp := scenario.Expect{Route: scenario.RouteEgressGateway, SidecarLog: &scenario.LogExpect{RouteName: "httpbin.org:80"}}
+		if c := mustCheck(t, Evaluate(exp, after), "expect.sidecarLog.routeName"); c.Outcome != Pass {
+			t.Errorf("routeName: %+v", c)
+		}
+		exp.SidecarLog.RouteName = "block_all"
+		if c := mustCheck(t, Evaluate(exp, after), "expect.sidecarLog.routeName"); c.Outcome != Fail {
+			t.Errorf("routeName mismatch must fail offline: %+v", c)
+		}
+	})
+
 	t.Run("before-routing: gateway never reached is an observable absence", func(t *testing.T) {
 		direct := accesslog.Entry{UpstreamCluster: "outbound|80||httpbin.org"}
 		v := Evaluate(expectBeforeRouting, Evidence{Tier: Offline, Route: scenario.RouteDirect, Sidecar: &direct})
