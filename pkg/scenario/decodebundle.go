@@ -60,25 +60,32 @@ func isSeparator(l []byte) bool {
 // decodeBundleFile decodes every document of a bundle file. display is the file's
 // path for messages; rel its path relative to the scenario directory.
 func decodeBundleFile(display, rel string, data []byte, p *problems) []Object {
-	var objs []Object
-	for _, doc := range splitDocuments(data) {
-		if obj, ok := decodeDocument(display, rel, doc, p); ok {
-			objs = append(objs, obj)
-		}
-	}
+	objs, _ := decodeBundleLines(display, rel, data, p)
 	return objs
 }
 
+// decodeBundleLines is decodeBundleFile that also returns the line of each
+// object's metadata.name, where a duplicate object is reported.
+func decodeBundleLines(display, rel string, data []byte, p *problems) (objs []Object, nameLines []int) {
+	for _, doc := range splitDocuments(data) {
+		if obj, nameLine, ok := decodeDocument(display, rel, doc, p); ok {
+			objs = append(objs, obj)
+			nameLines = append(nameLines, nameLine)
+		}
+	}
+	return objs, nameLines
+}
+
 // decodeDocument decodes one document; ok is false for an empty document or one
-// with problems (reported to p).
-func decodeDocument(display, rel string, doc document, p *problems) (Object, bool) {
+// with problems (reported to p). nameLine is the line of metadata.name.
+func decodeDocument(display, rel string, doc document, p *problems) (obj Object, nameLine int, ok bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(doc.text))
 	var node yaml.Node
 	if err := dec.Decode(&node); err != nil {
 		if !errors.Is(err, io.EOF) {
 			p.list = append(p.list, syntaxError(display, doc.offset, err))
 		}
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -87,20 +94,20 @@ func decodeDocument(display, rel string, doc document, p *problems) (Object, boo
 		} else {
 			p.add(display, doc.offset+extra.Line, "", "a second document without a --- line before it")
 		}
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	if len(node.Content) == 0 {
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	root := resolve(node.Content[0])
 	if root == nil || isNull(root) {
 		// kubectl skips empty documents too ("---" at the end of a file).
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	at := func(n *yaml.Node) int { return doc.offset + n.Line }
 	if root.Kind != yaml.MappingNode {
 		p.add(display, at(root), "", "a document must be a Kubernetes object (a mapping with apiVersion, kind and metadata), got %s", describe(root))
-		return Object{}, false
+		return Object{}, 0, false
 	}
 
 	var dp problems
@@ -115,13 +122,13 @@ func decodeDocument(display, rel string, doc document, p *problems) (Object, boo
 	}
 	if apiVersion == "" || kind == "" {
 		p.merge(&dp)
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
 		dp.wrap(display, at(lookup(root, "apiVersion")), "apiVersion", err, "%q is not an apiVersion", apiVersion)
 		p.merge(&dp)
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	gvk := gv.WithKind(kind)
 	if !supported[gvk] {
@@ -131,10 +138,10 @@ func decodeDocument(display, rel string, doc document, p *problems) (Object, boo
 		}
 		dp.add(display, at(lookup(root, field)), field, "%s", unsupportedMessage(gvk))
 		p.merge(&dp)
-		return Object{}, false
+		return Object{}, 0, false
 	}
 
-	obj := Object{File: rel, Line: at(root), APIVersion: apiVersion, Kind: kind, YAML: doc.text}
+	obj = Object{File: rel, Line: at(root), APIVersion: apiVersion, Kind: kind, YAML: doc.text}
 	checkMetadata(root, &obj, display, doc.offset, &dp)
 
 	// The proto walk needs only an empty object for its descriptors, so it runs
@@ -172,10 +179,10 @@ func decodeDocument(display, rel string, doc document, p *problems) (Object, boo
 	dp.merge(&walked)
 	if !dp.empty() {
 		p.merge(&dp)
-		return Object{}, false
+		return Object{}, 0, false
 	}
 	obj.Typed = typed
-	return obj, true
+	return obj, lineOfPath(root, "metadata.name", doc.offset), true
 }
 
 // checkMetadata fills Name and Namespace, which every object needs: the harness

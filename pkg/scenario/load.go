@@ -148,17 +148,17 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 			}
 			display := filepath.Join(s.Dir, filepath.FromSlash(rel))
 			before := len(p.list)
-			objs := decodeBundleFile(display, rel, data, p)
+			objs, nameLines := decodeBundleLines(display, rel, data, p)
 			if len(objs) == 0 && len(p.list) == before {
 				// Most likely a file emptied by mistake: applying it
 				// would silently test less than the scenario says.
 				p.add(display, 0, "", "no Kubernetes object in the file")
 			}
-			for _, o := range objs {
+			for n, o := range objs {
 				k := keyOf(o)
 				where := fmt.Sprintf("%s:%d", o.File, o.Line)
 				if first, dup := objects[k]; dup {
-					p.add(display, o.Line, "metadata.name", "%s is already applied by %s (%s)", k, first.what, describeStep(s, first.step))
+					p.add(display, nameLines[n], "metadata.name", "%s is already applied by %s (%s)", k, first.what, describeStep(s, first.step))
 					continue
 				}
 				objects[k] = applied{step: i, what: where}
