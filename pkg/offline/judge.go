@@ -26,7 +26,12 @@ func (r StepResult) Evidence() expect.Evidence {
 		GatewayHosts: r.GatewayHosts,
 	}
 	if p.Gateway != nil {
-		ev.Gateway = &accesslog.Entry{UpstreamCluster: p.Gateway.Cluster, RouteName: p.Gateway.Route}
+		ev.Gateway = &accesslog.Entry{UpstreamCluster: p.Gateway.Cluster, RouteName: p.Gateway.Route,
+			ResponseCodeDetails: p.Gateway.ResponseCodeDetails}
+		if p.Gateway.ResponseCodeDetails != "" && p.Status != nil {
+			// The gateway answered itself (an authorization denial).
+			ev.Gateway.ResponseCode = *p.Status
+		}
 		ev.GatewayRaw = p.Gateway.String()
 	}
 	return ev

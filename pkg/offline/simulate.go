@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/model"
@@ -42,6 +44,13 @@ type Hop struct {
 	// UpstreamTLS is how the proxy talks to the cluster: "mTLS" (Istio's workload
 	// certificate), "TLS" (it originates TLS), or "" (as the client sent it).
 	UpstreamTLS string
+	// Authorization is the outcome of the proxy's RBAC filters (Istio's
+	// AuthorizationPolicies), e.g. "denied: rbac_access_denied_matched_policy[...]";
+	// empty when the proxy has none.
+	Authorization string
+	// ResponseCodeDetails is what Envoy logs when the proxy answers itself (an
+	// authorization denial); empty otherwise.
+	ResponseCodeDetails string
 	// Error is the simulation's verdict when no route was found (no listener, no
 	// filter chain, no virtual host, no route).
 	Error string
@@ -61,6 +70,7 @@ func (h Hop) String() string {
 	add("route", h.Route)
 	add("cluster", h.Cluster)
 	add("upstreamTLS", h.UpstreamTLS)
+	add("authz", h.Authorization)
 	add("error", h.Error)
 	if h.Cluster != "" && !h.ClusterInCDS {
 		parts = append(parts, "cluster NOT in CDS")
@@ -278,6 +288,42 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 		return Path{}, err
 	}
 	path.Gateway = &gwHop
+	if gwRes.Error == nil && gwCall.Protocol != simulation.TCP {
+		// Envoy's RBAC filter runs before the router: a denial answers 403 whatever
+		// the route's cluster looks like.
+		principal := ""
+		if gwCall.TLS == simulation.MTLS {
+			principal = fmt.Sprintf("spiffe://cluster.local/ns/%s/sa/%s", s.Namespace(), s.Client)
+		}
+		d, err := authorize(gwSim, gwHop, requestAttributes{
+			Principal: principal,
+			Headers: map[string]string{
+				":authority": authority(call.HostHeader, call.Port, call.TLS != simulation.Plaintext),
+				":method":    "GET",
+				":path":      call.Path,
+			},
+			Port: gwCall.Port,
+			SNI:  gwCall.Sni,
+		})
+		switch {
+		case err != nil:
+			path.Problems = append(path.Problems, fmt.Sprintf("%s: authorization cannot be evaluated offline: %v", target.Display, err))
+		case d.Denied:
+			gwHop.Authorization, gwHop.ResponseCodeDetails = "denied: "+d.Details, d.Details
+			path.Gateway = &gwHop
+			why := fmt.Sprintf("%s denies the request (%s)", target.Display, d.Details)
+			if principal == "" {
+				why += "; the sidecar did not use Istio mutual TLS to the gateway, so the gateway saw no client identity"
+			}
+			return blocked(path, 403, why), nil
+		case d.Filters > 0:
+			gwHop.Authorization = fmt.Sprintf("allowed by %d RBAC filter(s)", d.Filters)
+			if principal == "" {
+				gwHop.Authorization += " (no client identity: plaintext from the sidecar)"
+			}
+			path.Gateway = &gwHop
+		}
+	}
 	if gwHop.Cluster != "" && !gwHop.ClusterInCDS {
 		path.Problems = append(path.Problems, fmt.Sprintf("%s routes to cluster %s, which is not in its CDS: Envoy answers 503 (NC)", target.Display, gwHop.Cluster))
 	}
@@ -429,4 +475,45 @@ func hasEndpoints(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation
 
 func noEndpoints(proxy, name string) string {
 	return fmt.Sprintf("%s routes to EDS cluster %s, which has no endpoints: Envoy answers 503 (UH, no healthy upstream)", proxy, name)
+}
+
+// authorize evaluates the RBAC filters of the filter chain the gateway hop went
+// through. The simulator reports the chain by name only, and unnamed chains are
+// common, so the chain is picked as Envoy would for the request's SNI.
+func authorize(sim *simulation.Simulation, hop Hop, a requestAttributes) (rbacDecision, error) {
+	var chains []*listener.FilterChain
+	for _, l := range sim.Listeners {
+		if l.GetName() == hop.Listener {
+			chains = l.GetFilterChains()
+		}
+	}
+	var exact, wildcard, named []*listener.FilterChain
+	for _, fc := range chains {
+		if hop.FilterChain != "" && fc.GetName() == hop.FilterChain {
+			named = append(named, fc)
+		}
+		names := fc.GetFilterChainMatch().GetServerNames()
+		switch {
+		case len(names) == 0:
+			wildcard = append(wildcard, fc)
+		case slices.Contains(names, a.SNI):
+			exact = append(exact, fc)
+		}
+	}
+	var fc *listener.FilterChain
+	switch {
+	case len(named) == 1:
+		fc = named[0]
+	case len(exact) == 1:
+		fc = exact[0]
+	case len(exact) == 0 && len(wildcard) == 1:
+		fc = wildcard[0]
+	default:
+		return rbacDecision{}, fmt.Errorf("listener %s: cannot tell which of %d filter chains handled the request", hop.Listener, len(chains))
+	}
+	filters, err := rbacFilters(fc)
+	if err != nil {
+		return rbacDecision{}, err
+	}
+	return evaluateRBAC(filters, a)
 }
