@@ -119,7 +119,7 @@ func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.
 			KubernetesObjectString: world(s, gateways) + kube,
 			MeshConfig:             meshConfig(),
 		})
-		path, err = walk(fake, s, gateways, call, opts)
+		path, err = walk(fake, s, gateways, req, call, opts)
 	})
 	if werr != nil {
 		return Path{}, fmt.Errorf("istio's fake discovery server: %w", werr)
@@ -187,17 +187,22 @@ func describe(c simulation.Call) string {
 	return fmt.Sprintf("%s %s %s", proto, net.JoinHostPort(c.HostHeader, strconv.Itoa(c.Port)), c.Path)
 }
 
-func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewayDeployment, call simulation.Call, opts ProxyOptions) (Path, error) {
-	ns := s.Namespace()
-	clientLabels := map[string]string{"app": s.Client, "security.istio.io/tlsMode": "istio"}
+func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewayDeployment, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
+	var from simulatedClient
+	for _, c := range clientsFor(s) {
+		if c.ClientRef == s.ClientFor(req) {
+			from = c
+		}
+	}
+	clientLabels := map[string]string{"app": from.Workload, "security.istio.io/tlsMode": "istio"}
 	client := fake.SetupProxy(&model.Proxy{
 		Type:            model.SidecarProxy,
-		ID:              s.Client + "-0." + ns,
-		ConfigNamespace: ns,
+		ID:              from.Workload + "-0." + from.Namespace,
+		ConfigNamespace: from.Namespace,
 		Labels:          clientLabels,
-		IPAddresses:     []string{clientPodIP},
+		IPAddresses:     []string{from.PodIP},
 		Metadata: &model.NodeMetadata{
-			Namespace:    ns,
+			Namespace:    from.Namespace,
 			Labels:       clientLabels,
 			IstioVersion: opts.IstioVersion,
 		},
@@ -293,7 +298,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 		// the route's cluster looks like.
 		principal := ""
 		if gwCall.TLS == simulation.MTLS {
-			principal = fmt.Sprintf("spiffe://cluster.local/ns/%s/sa/%s", s.Namespace(), s.Client)
+			principal = fmt.Sprintf("spiffe://cluster.local/ns/%s/sa/%s", from.Namespace, from.Workload)
 		}
 		d, err := authorize(gwSim, gwHop, requestAttributes{
 			Principal: principal,

@@ -171,6 +171,7 @@ var worldTemplate = template.Must(template.New("world").Parse(`apiVersion: v1
 kind: Namespace
 metadata:
   name: {{.IstioNamespace}}
+{{- range .Clients}}
 ---
 apiVersion: v1
 kind: Namespace
@@ -178,6 +179,7 @@ metadata:
   name: {{.Namespace}}
   labels:
     istio-injection: enabled
+{{- end}}
 {{- range .Gateways}}
 ---
 apiVersion: v1
@@ -259,19 +261,20 @@ ports:
   protocol: TCP
 {{- end}}
 {{- end}}
+{{- range .Clients}}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{.Client}}
+  name: {{.Workload}}
   namespace: {{.Namespace}}
   labels:
-    app: {{.Client}}
+    app: {{.Workload}}
 spec:
   type: ClusterIP
-  clusterIP: {{.ClientClusterIP}}
+  clusterIP: {{.ClusterIP}}
   selector:
-    app: {{.Client}}
+    app: {{.Workload}}
   ports:
   - name: http
     port: 80
@@ -281,25 +284,25 @@ spec:
 apiVersion: v1
 kind: Pod
 metadata:
-  name: {{.Client}}-0
+  name: {{.Workload}}-0
   namespace: {{.Namespace}}
   labels:
-    app: {{.Client}}
+    app: {{.Workload}}
     security.istio.io/tlsMode: istio
   annotations:
     sidecar.istio.io/status: '{"containers":["istio-proxy"]}'
 spec:
-  serviceAccountName: {{.Client}}
+  serviceAccountName: {{.Workload}}
   containers:
-  - name: {{.Client}}
+  - name: {{.Workload}}
     image: curl
   - name: istio-proxy
     image: istio/proxyv2
 status:
   phase: Running
-  podIP: {{.ClientPodIP}}
+  podIP: {{.PodIP}}
   podIPs:
-  - ip: {{.ClientPodIP}}
+  - ip: {{.PodIP}}
   conditions:
   - type: Ready
     status: "True"
@@ -307,36 +310,50 @@ status:
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: {{.Client}}-0
+  name: {{.Workload}}-0
   namespace: {{.Namespace}}
   labels:
-    kubernetes.io/service-name: {{.Client}}
+    kubernetes.io/service-name: {{.Workload}}
 addressType: IPv4
 endpoints:
 - addresses:
-  - {{.ClientPodIP}}
+  - {{.PodIP}}
   conditions:
     ready: true
   targetRef:
     kind: Pod
-    name: {{.Client}}-0
+    name: {{.Workload}}-0
     namespace: {{.Namespace}}
 ports:
 - name: http
   port: 80
   protocol: TCP
+{{- end}}
 `))
+
+// simulatedClient is a client workload of the simulated cluster.
+type simulatedClient struct {
+	scenario.ClientRef
+	ClusterIP, PodIP string
+}
+
+// clientsFor places every client of the scenario, its own first.
+func clientsFor(s *scenario.Scenario) []simulatedClient {
+	var out []simulatedClient
+	for i, c := range s.ClientRefs() {
+		out = append(out, simulatedClient{ClientRef: c,
+			ClusterIP: fmt.Sprintf("10.96.100.%d", 10+i), PodIP: fmt.Sprintf("10.244.1.%d", 10+i)})
+	}
+	return out
+}
 
 // world renders the registry objects for a scenario's step as Kubernetes YAML.
 func world(s *scenario.Scenario, gateways []gatewayDeployment) string {
 	var b bytes.Buffer
 	err := worldTemplate.Execute(&b, map[string]any{
-		"IstioNamespace":  IstioNamespace,
-		"Namespace":       s.Namespace(),
-		"Gateways":        gateways,
-		"Client":          s.Client,
-		"ClientClusterIP": clientClusterIP,
-		"ClientPodIP":     clientPodIP,
+		"IstioNamespace": IstioNamespace,
+		"Gateways":       gateways,
+		"Clients":        clientsFor(s),
 	})
 	if err != nil {
 		// The template and its inputs are ours; failing here is a programming error.

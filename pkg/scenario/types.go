@@ -50,13 +50,60 @@ type Scenario struct {
 	Source      string   `yaml:"source"`
 	Labels      []string `yaml:"labels"`
 	Mesh        Mesh     `yaml:"mesh"`
-	// Client is the workload under fixtures/workloads/ that sends every request.
+	// Client is the workload under fixtures/workloads/ that sends requests, in the
+	// scenario's own namespace, unless a step's request names another client.
 	Client string `yaml:"client"`
-	Steps  []Step `yaml:"steps"`
+	// Clients are further clients, each in a namespace of its own, for checks
+	// that must tell workloads apart (an authorization policy at the egress gateway
+	// that denies one namespace and lets another through).
+	Clients []ExtraClient `yaml:"clients"`
+	Steps   []Step        `yaml:"steps"`
 
 	// Dir is the scenario directory; File is Dir/scenario.yaml. Set by the loader.
 	Dir  string `yaml:"-"`
 	File string `yaml:"-"`
+}
+
+// ExtraClient is a client besides the scenario's own.
+type ExtraClient struct {
+	// Name is how a request refers to it (request.from) and the suffix of its
+	// namespace: egress-<scenario>-<name>.
+	Name string `yaml:"name"`
+	// Workload is a workload under fixtures/workloads/; default: the scenario's client.
+	Workload string `yaml:"workload"`
+}
+
+// ClientRef is a client resolved to what the tiers deploy: a workload in a namespace.
+type ClientRef struct {
+	// Name is empty for the scenario's own client.
+	Name      string
+	Workload  string
+	Namespace string
+}
+
+// Clients lists every client of the scenario, its own first.
+func (s *Scenario) ClientRefs() []ClientRef {
+	refs := []ClientRef{{Workload: s.Client, Namespace: s.Namespace()}}
+	for _, c := range s.Clients {
+		w := c.Workload
+		if w == "" {
+			w = s.Client
+		}
+		refs = append(refs, ClientRef{Name: c.Name, Workload: w, Namespace: s.Namespace() + "-" + c.Name})
+	}
+	return refs
+}
+
+// ClientFor is the client that sends a request: the one it names in from, else the
+// scenario's own. The loader has checked that from names a declared client.
+func (s *Scenario) ClientFor(r Request) ClientRef {
+	refs := s.ClientRefs()
+	for _, c := range refs[1:] {
+		if c.Name == r.From {
+			return c
+		}
+	}
+	return refs[0]
 }
 
 // Mesh holds the mesh settings a scenario needs.
@@ -83,6 +130,9 @@ type Step struct {
 type Request struct {
 	// URL is what curl is given, e.g. http://httpbin.org/ip.
 	URL string `yaml:"url"`
+	// From names the client that sends it (one of the scenario's clients); empty:
+	// the scenario's own client.
+	From string `yaml:"from"`
 }
 
 // Expect is a step's expectation. Only Route is required; every other field is

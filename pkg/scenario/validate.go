@@ -141,24 +141,59 @@ func (v *validator) client(opts Options) {
 	switch {
 	case s.Client == "":
 		v.add("client", "required: the name of a workload under fixtures/workloads/ (e.g. sleep)")
-		return
 	case !kebab.MatchString(s.Client):
 		// The client names a file; kebab-case also keeps it from naming a path.
 		v.add("client", "%q is not kebab-case (%s)", s.Client, kebabRule)
-		return
+	default:
+		v.workload("client", s.Client, opts)
 	}
+
+	names := map[string]string{}
+	for i, c := range s.Clients {
+		cp := indexPath("clients", i)
+		np := joinPath(cp, "name")
+		switch {
+		case c.Name == "":
+			v.add(np, "required: how request.from names this client, and the suffix of its namespace")
+		case !kebab.MatchString(c.Name):
+			v.add(np, "%q is not kebab-case (%s)", c.Name, kebabRule)
+		case len(s.Namespace())+1+len(c.Name) > maxNamespaceLength:
+			v.add(np, "%q makes namespace %s-%s longer than %d characters", c.Name, s.Namespace(), c.Name, maxNamespaceLength)
+		default:
+			if first, dup := names[c.Name]; dup {
+				v.add(np, "%q is already the name of %s (line %d)", c.Name, first, v.d.lineOf(first))
+			}
+			names[c.Name] = cp
+		}
+		if c.Workload != "" {
+			wp := joinPath(cp, "workload")
+			if !kebab.MatchString(c.Workload) {
+				v.add(wp, "%q is not kebab-case (%s)", c.Workload, kebabRule)
+			} else {
+				v.workload(wp, c.Workload, opts)
+			}
+		}
+	}
+}
+
+// maxNamespaceLength is Kubernetes' limit on a namespace name (a DNS-1123 label).
+const maxNamespaceLength = 63
+
+// workload checks that a workload names a file under opts.WorkloadsDir, when the
+// caller asked for that check.
+func (v *validator) workload(path, name string, opts Options) {
 	if opts.WorkloadsDir == "" {
 		return
 	}
-	w := filepath.Join(opts.WorkloadsDir, s.Client+".yaml")
+	w := filepath.Join(opts.WorkloadsDir, name+".yaml")
 	info, err := os.Stat(w)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		v.add("client", "%q has no workload file %s", s.Client, w)
+		v.add(path, "%q has no workload file %s", name, w)
 	case err != nil:
-		v.wrap("client", err, "cannot read the workload file of %q", s.Client)
+		v.wrap(path, err, "cannot read the workload file of %q", name)
 	case !info.Mode().IsRegular():
-		v.add("client", "workload %s is not a regular file", w)
+		v.add(path, "workload %s is not a regular file", w)
 	}
 }
 
@@ -181,6 +216,18 @@ func (v *validator) step(i int, names map[string]string) {
 			v.add(np, "%q is already the name of %s (line %d)", st.Name, first, v.d.lineOf(first))
 		} else {
 			names[st.Name] = sp
+		}
+	}
+
+	if from := st.Request.From; from != "" {
+		known := false
+		var declared []string
+		for _, c := range s.Clients {
+			known = known || c.Name == from
+			declared = append(declared, c.Name)
+		}
+		if !known {
+			v.add(field("request.from"), "%q is not one of the scenario's clients (%s)", from, strings.Join(declared, ", "))
 		}
 	}
 
