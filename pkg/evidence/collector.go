@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/egress-conformance/egress-conformance/pkg/probe/token"
 	"net"
 	"net/netip"
 	"strings"
@@ -268,6 +269,9 @@ func (s *scan) sidecarMatch(e accesslog.Entry) (bool, string) {
 	if s.t.RequestID != "" && e.RequestID == s.t.RequestID {
 		return true, "request id " + s.t.RequestID
 	}
+	if token.In(e.Path, s.t.RequestID) {
+		return true, "probe token " + s.t.RequestID + " in the path"
+	}
 	if s.t.LocalAddr != "" && isTCP(e) && sameAddr(e.DownstreamRemoteAddress, s.t.LocalAddr) {
 		return true, "downstream remote address " + s.t.LocalAddr
 	}
@@ -277,6 +281,11 @@ func (s *scan) sidecarMatch(e accesslog.Entry) (bool, string) {
 func (s *scan) gatewayMatch(e accesslog.Entry, sidecar *accesslog.Entry) (bool, string) {
 	if s.t.RequestID != "" && e.RequestID == s.t.RequestID {
 		return true, "request id " + s.t.RequestID
+	}
+	// A gateway that treats the sidecar as an external client replaces
+	// x-request-id (Envoy >= 1.33 in Istio >= 1.25); the token in the path stays.
+	if token.In(e.Path, s.t.RequestID) {
+		return true, "probe token " + s.t.RequestID + " in the path (the gateway replaced x-request-id with " + e.RequestID + ")"
 	}
 	if sidecar != nil && sidecar.UpstreamLocalAddress != "" && isTCP(e) &&
 		sameAddr(e.DownstreamRemoteAddress, sidecar.UpstreamLocalAddress) {

@@ -444,3 +444,35 @@ func TestSameAddr(t *testing.T) {
 		}
 	}
 }
+
+// On Istio >= 1.25 the egress gateway replaces x-request-id (Envoy >= 1.33 treats
+// the sidecar as an external client). The lines below are the egress-policies
+// blog's pair, edited the way such a run prints them (NOT verbatim): the probe's
+// token in both paths, and a gateway-generated request id in the gateway's line.
+// The gateway line must still be found, by the token.
+func TestCollectGatewayThatReplacedTheRequestID(t *testing.T) {
+	const regenerated = "0e0f6c3a-9d0b-4a4e-8b51-2a1c3c8d7e66"
+	tag := func(line string) string {
+		return strings.Replace(line, `"HEAD / `, `"HEAD /?egress-conformance-probe=`+policiesRequestID+` `, 1)
+	}
+	sidecar := tag(policiesSidecar)
+	gateway := strings.Replace(tag(policiesGateway), `"`+policiesRequestID+`"`, `"`+regenerated+`"`, 1)
+
+	c := newClock()
+	logs := newFakeLogs(c)
+	since := c.now
+	logs.write(sidecarProxy.Pod, 500*time.Millisecond, sidecar)
+	logs.write(gatewayProxy.Pod, 700*time.Millisecond, policiesGatewayRBAC, gateway)
+
+	f, err := newCollector(c, logs, gatewayProxy).Collect(context.Background(),
+		Target{RequestID: policiesRequestID, LocalAddr: "10.100.0.5:48764", Since: since}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Sidecar == nil || f.SidecarRaw != sidecar {
+		t.Fatalf("sidecar line = %q", f.SidecarRaw)
+	}
+	if f.Gateway == nil || f.GatewayRaw != gateway || f.Gateway.RequestID != regenerated {
+		t.Fatalf("gateway line = %q, want the one carrying the token", f.GatewayRaw)
+	}
+}

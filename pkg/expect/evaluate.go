@@ -2,6 +2,7 @@ package expect
 
 import (
 	"fmt"
+	"github.com/egress-conformance/egress-conformance/pkg/probe/token"
 	"strconv"
 	"strings"
 
@@ -203,7 +204,8 @@ func logFields(le *scenario.LogExpect) []logField {
 	}
 	return []logField{
 		{"method", le.Method, func(x *accesslog.Entry) string { return x.Method }, exact, false},
-		{"path", le.Path, func(x *accesslog.Entry) string { return x.Path }, exact, false},
+		// The probe's correlation token is the harness's, not the scenario's.
+		{"path", le.Path, func(x *accesslog.Entry) string { return token.Strip(x.Path) }, exact, false},
 		{"authority", le.Authority, func(x *accesslog.Entry) string { return x.Authority }, fold, false},
 		{"responseCode", code, func(x *accesslog.Entry) string { return strconv.Itoa(x.ResponseCode) }, exact, false},
 		{"responseFlags", le.ResponseFlags, func(x *accesslog.Entry) string { return x.ResponseFlags }, exact, false},

@@ -14,6 +14,7 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"github.com/egress-conformance/egress-conformance/pkg/probe/token"
 	"net"
 	"strconv"
 	"strings"
@@ -66,7 +67,9 @@ func Command(r Request) []string {
 	if r.RequestID != "" {
 		argv = append(argv, "--header", "x-request-id: "+r.RequestID)
 	}
-	return append(argv, "--write-out", writeOut, "--url", r.URL)
+	// The id also rides in the query string: gateways may replace x-request-id
+	// (see package token), the query string they never touch.
+	return append(argv, "--write-out", writeOut, "--url", token.Tag(r.URL, r.RequestID))
 }
 
 // Result is what one probe observed.

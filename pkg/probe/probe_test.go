@@ -42,7 +42,7 @@ func TestCommand(t *testing.T) {
 	want := []string{"curl", "--silent", "--show-error", "--max-time", "10",
 		"--header", "x-request-id: 0b6f3c52-2f1e-4f7e-9d55-0a4c2f1b9e11",
 		"--write-out", "\n" + writeOutMarker + " http_code=%{http_code} local_ip=%{local_ip} local_port=%{local_port}\n",
-		"--url", "http://httpbin.org/ip"}
+		"--url", "http://httpbin.org/ip?egress-conformance-probe=0b6f3c52-2f1e-4f7e-9d55-0a4c2f1b9e11"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Command =\n%q\nwant\n%q", got, want)
 	}
@@ -346,7 +346,7 @@ func TestDescribe(t *testing.T) {
 	p := Prober{Namespace: "egress-gateway-http", Pod: "sleep-7f9c", Container: "sleep"}
 	got := p.Describe(Request{URL: "http://httpbin.org/ip", RequestID: "e839b6e0-060c-9c78-9f97-26dda40d94d0", Timeout: 10 * time.Second})
 	want := `kubectl exec --namespace egress-gateway-http sleep-7f9c --container sleep -- curl --silent --show-error --max-time 10 --header 'x-request-id: e839b6e0-060c-9c78-9f97-26dda40d94d0' --write-out '` +
-		"\n" + writeOutMarker + ` http_code=%{http_code} local_ip=%{local_ip} local_port=%{local_port}` + "\n" + `' --url http://httpbin.org/ip`
+		"\n" + writeOutMarker + ` http_code=%{http_code} local_ip=%{local_ip} local_port=%{local_port}` + "\n" + `' --url 'http://httpbin.org/ip?egress-conformance-probe=e839b6e0-060c-9c78-9f97-26dda40d94d0'`
 	if got != want {
 		t.Errorf("Describe =\n%s\nwant\n%s", got, want)
 	}
