@@ -33,6 +33,18 @@ var CurlImage = Pins["CURL_IMAGE"]
 // NginxImage is the image of the hermetic external stand-in (pkg/external).
 var NginxImage = Pins["NGINX_IMAGE"]
 
+// GatewayAPI is the Gateway API version whose CRDs the harness installs; it equals
+// sigs.k8s.io/gateway-api's version in go.mod (versions_test.go checks).
+var GatewayAPI = Pins["GATEWAY_API_VERSION"]
+
+// APIServerKube, APIServerEtcd and Kwok are the versions of the integration tier's
+// loopback API server (hack/apiserver.sh).
+var (
+	APIServerKube = Pins["APISERVER_KUBE_VERSION"]
+	APIServerEtcd = Pins["APISERVER_ETCD_VERSION"]
+	Kwok          = Pins["KWOK_VERSION"]
+)
+
 func mustParse(s string) map[string]string {
 	m, err := Parse(s)
 	if err != nil {
