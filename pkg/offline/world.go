@@ -6,8 +6,6 @@ import (
 	"strings"
 	"text/template"
 
-	kubeyaml "sigs.k8s.io/yaml"
-
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
@@ -100,52 +98,25 @@ var istioctlEgressGateway = gatewayDeployment{
 	ClusterIP: "10.96.200.10", PodIP: "10.244.0.20",
 }
 
-// GatewayAPIClass is the GatewayClass whose Gateways istiod deploys itself.
-const GatewayAPIClass = "istio"
-
 // gatewayAPIDeployments models what Istio's Gateway API deployment controller
-// creates for each Gateway of class "istio" in the bundle: Deployment and Service
-// "<name>-istio", pods labelled gateway.networking.k8s.io/gateway-name=<name>, one
-// Service port per listener named after it with appProtocol = the listener's
-// protocol, Envoy bound to the listener port (pilot/pkg/config/kube/gatewaycommon,
-// extractServicePorts; manifests/.../files/kube-gateway.yaml).
+// creates for each Gateway of class istio in the bundle (scenario.GatewayAPIGateway):
+// Service ports named after the listeners with appProtocol = the listener's
+// protocol, Envoy bound to the listener port (manifests/.../files/kube-gateway.yaml).
 func gatewayAPIDeployments(b scenario.Bundle, namespace string) []gatewayDeployment {
 	var out []gatewayDeployment
-	for _, o := range b {
-		if o.Kind != "Gateway" || !strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
-			continue
-		}
-		var gw struct {
-			Metadata struct{ Name, Namespace string }
-			Spec     struct {
-				GatewayClassName string `json:"gatewayClassName"`
-				Listeners        []struct {
-					Name     string
-					Port     int
-					Protocol string
-				}
-			}
-		}
-		if err := kubeyaml.Unmarshal(o.YAML, &gw); err != nil || gw.Spec.GatewayClassName != GatewayAPIClass {
-			continue
-		}
-		ns := gw.Metadata.Namespace
-		if ns == "" {
-			ns = namespace
-		}
-		i := len(out) + 1
+	for i, gw := range b.GatewayAPIGateways(namespace) {
 		d := gatewayDeployment{
-			Name: gw.Metadata.Name + "-istio", Namespace: ns,
-			Display: "Gateway API gateway " + gw.Metadata.Name,
+			Name: gw.ServiceName(), Namespace: gw.Namespace,
+			Display: "Gateway API gateway " + gw.Name,
 			Labels: map[string]string{
-				"gateway.networking.k8s.io/gateway-name":       gw.Metadata.Name,
-				"gateway.networking.k8s.io/gateway-class-name": GatewayAPIClass,
+				scenario.GatewayNameLabel:                      gw.Name,
+				"gateway.networking.k8s.io/gateway-class-name": scenario.IstioGatewayClass,
 			},
-			ClusterIP: fmt.Sprintf("10.96.200.%d", 10+i),
-			PodIP:     fmt.Sprintf("10.244.0.%d", 20+i),
+			ClusterIP: fmt.Sprintf("10.96.200.%d", 11+i),
+			PodIP:     fmt.Sprintf("10.244.0.%d", 21+i),
 		}
 		seen := map[int]bool{}
-		for _, l := range gw.Spec.Listeners {
+		for _, l := range gw.Listeners {
 			if seen[l.Port] {
 				continue
 			}

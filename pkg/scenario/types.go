@@ -182,3 +182,13 @@ type LogExpect struct {
 
 // AbsentValue is the YAML scalar that says a log line must not exist.
 const AbsentValue = "absent"
+
+// MarshalYAML writes an absent line back as the bare scalar `absent`, as users
+// write it (DRY_RUN prints expectations).
+func (l LogExpect) MarshalYAML() (any, error) {
+	if l.Absent {
+		return AbsentValue, nil
+	}
+	type fields LogExpect // without this method
+	return fields(l), nil
+}
