@@ -33,6 +33,9 @@ type Request struct {
 	// Timeout is curl's --max-time: the whole transfer, connect included. Zero
 	// leaves curl unbounded; the exec's context still bounds it.
 	Timeout time.Duration
+	// TrustArgs are extra curl options for trusting the server, e.g. the hermetic
+	// stand-in's --pinnedpubkey; they never change where the request goes.
+	TrustArgs []string
 }
 
 // NewRequestID returns a fresh random (version 4) UUID, the form Envoy itself
@@ -69,6 +72,7 @@ func Command(r Request) []string {
 	}
 	// The id also rides in the query string: gateways may replace x-request-id
 	// (see package token), the query string they never touch.
+	argv = append(argv, r.TrustArgs...)
 	return append(argv, "--write-out", writeOut, "--url", token.Tag(r.URL, r.RequestID))
 }
 

@@ -354,3 +354,14 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("ShellQuote = %s", got)
 	}
 }
+
+func TestCommandTrustArgs(t *testing.T) {
+	got := Command(Request{URL: "https://httpbin.org/ip", RequestID: "id-1", TrustArgs: []string{"--insecure", "--pinnedpubkey", "sha256//AAAA"}})
+	i := slices.Index(got, "--pinnedpubkey")
+	if i < 0 || got[i+1] != "sha256//AAAA" || !slices.Contains(got, "--insecure") {
+		t.Fatalf("trust args missing: %q", got)
+	}
+	if got[len(got)-2] != "--url" {
+		t.Errorf("--url must stay last so no argument is read as the URL: %q", got)
+	}
+}

@@ -43,6 +43,9 @@ type Runner struct {
 	GatewayHosts []string
 	// Timeouts: zero fields take their defaults.
 	Timeouts Timeouts
+	// CurlTrustArgs are passed to every probe (hermetic mode: the stand-in's
+	// public-key pin, so HTTPS to it verifies without a CA in the client).
+	CurlTrustArgs []string
 
 	// OnAttempt, when set, is called after every attempt (e.g. to print progress
 	// to GinkgoWriter).
@@ -267,7 +270,7 @@ func (r Runner) Converge(ctx context.Context, step scenario.Step) Outcome {
 func (r Runner) attempt(ctx context.Context, step scenario.Step, t Timeouts, n int) Attempt {
 	started := r.now()
 	a := Attempt{N: n, Started: started}
-	a.Request = probe.Request{URL: step.Request.URL, RequestID: r.newID(), Timeout: t.Curl}
+	a.Request = probe.Request{URL: step.Request.URL, RequestID: r.newID(), Timeout: t.Curl, TrustArgs: r.CurlTrustArgs}
 
 	res, err := r.Prober.Probe(ctx, a.Request)
 	a.Result = res
