@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
@@ -58,7 +59,7 @@ func run(root string, check bool) error {
 // the paths from its steps' routes.
 func table(all []*scenario.Scenario) string {
 	var b strings.Builder
-	b.WriteString("| scenario | labels | steps → route | what it proves | source |\n|---|---|---|---|---|\n")
+	b.WriteString("| scenario | labels | steps → route | what it proves | hermetic (`EXTERNAL=cluster`) | source |\n|---|---|---|---|---|---|\n")
 	for _, s := range all {
 		var steps []string
 		for _, st := range s.Steps {
@@ -68,11 +69,19 @@ func table(all []*scenario.Scenario) string {
 		if s.Source != "" {
 			source = fmt.Sprintf("[link](%s)", s.Source)
 		}
-		fmt.Fprintf(&b, "| [`%s`](scenarios/%s/) | %s | %s | %s | %s |\n",
+		hermetic := "yes"
+		if ok, why := external.Supports(s); !ok {
+			hermetic = "no: " + why
+		}
+		fmt.Fprintf(&b, "| [`%s`](scenarios/%s/) | %s | %s | %s | %s | %s |\n",
 			s.Name, filepath.Base(s.Dir), strings.Join(s.Labels, ", "), strings.Join(steps, "<br>"),
-			strings.ReplaceAll(strings.TrimSpace(s.Description), "|", `\|`), source)
+			cell(s.Description), cell(hermetic), source)
 	}
 	return b.String()
+}
+
+func cell(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "|", `\|`)
 }
 
 // splice replaces what lies between the markers.
