@@ -133,25 +133,22 @@ func gatewaysFor(s *scenario.Scenario, b scenario.Bundle) []gatewayDeployment {
 	return append([]gatewayDeployment{istioctlEgressGateway}, gatewayAPIDeployments(b, s.Namespace())...)
 }
 
-// worldTemplate renders the registry objects: namespaces (the scenario's labelled for
-// injection, as the cluster tier labels it), every egress gateway and the client,
-// each a Service, a ready Pod and an EndpointSlice. The client pod carries the
-// istio-proxy container and sidecar status annotation so that analyzers see an
-// injected workload.
-var worldTemplate = template.Must(template.New("world").Parse(`apiVersion: v1
-kind: Namespace
-metadata:
-  name: {{.IstioNamespace}}
-{{- range .Clients}}
----
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: {{.Namespace}}
-  labels:
-    istio-injection: enabled
-{{- end}}
-{{- range .Gateways}}
+// simulatedWorkload is one Service with a ready Pod and its EndpointSlice: how
+// the simulated cluster holds both the egress gateways and the clients.
+type simulatedWorkload struct {
+	Name, Namespace  string
+	Labels           map[string]string // pod labels, also the Service's selector
+	Annotations      map[string]string
+	Containers       []string
+	Ports            []gatewayPort
+	ClusterIP, PodIP string
+}
+
+// worldTemplate renders the registry objects: the namespaces (each client's
+// labelled for injection, as the cluster tier labels it) and every workload.
+// Client pods carry the istio-proxy container and the sidecar status annotation so
+// that analyzers see an injected workload.
+var worldTemplate = template.Must(template.New("world").Parse(`{{define "workload"}}
 ---
 apiVersion: v1
 kind: Service
@@ -189,15 +186,18 @@ metadata:
 {{- range $k, $v := .Labels}}
     {{$k}}: {{$v}}
 {{- end}}
+{{- if .Annotations}}
+  annotations:
+{{- range $k, $v := .Annotations}}
+    {{$k}}: '{{$v}}'
+{{- end}}
+{{- end}}
 spec:
   serviceAccountName: {{.Name}}
   containers:
-  - name: istio-proxy
-    image: istio/proxyv2
-    ports:
-{{- range .Ports}}
-    - containerPort: {{.TargetPort}}
-      protocol: TCP
+{{- range .Containers}}
+  - name: {{.}}
+    image: {{.}}
 {{- end}}
 status:
   phase: Running
@@ -231,75 +231,20 @@ ports:
   port: {{.TargetPort}}
   protocol: TCP
 {{- end}}
-{{- end}}
-{{- range .Clients}}
+{{- end}}apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{.IstioNamespace}}
+{{- range .Namespaces}}
 ---
 apiVersion: v1
-kind: Service
+kind: Namespace
 metadata:
-  name: {{.Workload}}
-  namespace: {{.Namespace}}
+  name: {{.}}
   labels:
-    app: {{.Workload}}
-spec:
-  type: ClusterIP
-  clusterIP: {{.ClusterIP}}
-  selector:
-    app: {{.Workload}}
-  ports:
-  - name: http
-    port: 80
-    targetPort: 80
-    protocol: TCP
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{.Workload}}-0
-  namespace: {{.Namespace}}
-  labels:
-    app: {{.Workload}}
-    security.istio.io/tlsMode: istio
-  annotations:
-    sidecar.istio.io/status: '{"containers":["istio-proxy"]}'
-spec:
-  serviceAccountName: {{.Workload}}
-  containers:
-  - name: {{.Workload}}
-    image: curl
-  - name: istio-proxy
-    image: istio/proxyv2
-status:
-  phase: Running
-  podIP: {{.PodIP}}
-  podIPs:
-  - ip: {{.PodIP}}
-  conditions:
-  - type: Ready
-    status: "True"
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {{.Workload}}-0
-  namespace: {{.Namespace}}
-  labels:
-    kubernetes.io/service-name: {{.Workload}}
-addressType: IPv4
-endpoints:
-- addresses:
-  - {{.PodIP}}
-  conditions:
-    ready: true
-  targetRef:
-    kind: Pod
-    name: {{.Workload}}-0
-    namespace: {{.Namespace}}
-ports:
-- name: http
-  port: 80
-  protocol: TCP
+    istio-injection: enabled
 {{- end}}
+{{- range .Workloads}}{{template "workload" .}}{{end}}
 `))
 
 // simulatedClient is a client workload of the simulated cluster.
@@ -320,11 +265,26 @@ func clientsFor(s *scenario.Scenario) []simulatedClient {
 
 // world renders the registry objects for a scenario's step as Kubernetes YAML.
 func world(s *scenario.Scenario, gateways []gatewayDeployment) string {
+	var namespaces []string
+	var workloads []simulatedWorkload
+	for _, g := range gateways {
+		workloads = append(workloads, simulatedWorkload{Name: g.Name, Namespace: g.Namespace, Labels: g.Labels,
+			Containers: []string{"istio-proxy"}, Ports: g.Ports, ClusterIP: g.ClusterIP, PodIP: g.PodIP})
+	}
+	for _, c := range clientsFor(s) {
+		namespaces = append(namespaces, c.Namespace)
+		workloads = append(workloads, simulatedWorkload{Name: c.Workload, Namespace: c.Namespace,
+			Labels:      map[string]string{"app": c.Workload, "security.istio.io/tlsMode": "istio"},
+			Annotations: map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`},
+			Containers:  []string{c.Workload, "istio-proxy"},
+			Ports:       []gatewayPort{{Name: "http", Port: 80, TargetPort: 80}},
+			ClusterIP:   c.ClusterIP, PodIP: c.PodIP})
+	}
 	var b bytes.Buffer
 	err := worldTemplate.Execute(&b, map[string]any{
 		"IstioNamespace": IstioNamespace,
-		"Gateways":       gateways,
-		"Clients":        clientsFor(s),
+		"Namespaces":     namespaces,
+		"Workloads":      workloads,
 	})
 	if err != nil {
 		// The template and its inputs are ours; failing here is a programming error.
