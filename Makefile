@@ -29,7 +29,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-catalog ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite.
+test: lint vet unit offline-catalog e2e-plan integration ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plan, the integration tier.
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
@@ -51,6 +51,31 @@ offline: ## The offline tier on any scenario directory: make offline SCENARIOS=/
 catalog: ## Regenerate README.md's scenario catalog table from scenarios/.
 	$(GO) run ./hack/catalog
 
+# ---- cluster tier -----------------------------------------------------------------------
+# The cluster suite reads these variables from its environment (README lists them all).
+# KUBECONFIG reaches it only together with KUBE_CONTEXT: an exported KUBECONFIG alone must
+# neither block a kind run nor point the harness at a cluster nobody named.
+EXTERNAL ?= internet
+E2E_VARS := ISTIO_VERSION KIND_NODE_IMAGE KIND_CONFIG CLUSTER_NAME EXTERNAL REUSE_CLUSTER KEEP_CLUSTER \
+	KEEP_CLUSTER_ON_FAILURE ISTIOCTL CACHE_DIR TIMEOUTS SKIP_FILE DRY_RUN RUN_ID EXTERNAL_ALLOW_EXISTING_CLUSTER
+e2e_env = $(foreach v,$(E2E_VARS),$(v)='$($(v))') SCENARIOS='$(abspath $(SCENARIOS))' \
+	$(if $(KUBE_CONTEXT),KUBECONFIG='$(KUBECONFIG)' KUBE_CONTEXT='$(KUBE_CONTEXT)',KUBECONFIG= KUBE_CONTEXT=)
+E2E_TIMEOUT ?= 180m
+
+.PHONY: e2e
+e2e: ## The cluster tier: kind + pinned Istio + real traffic (needs Docker). DRY_RUN=1 prints the plan only.
+	@$(if $(KUBE_CONTEXT),,$(if $(KUBECONFIG),echo "note: KUBECONFIG is set but KUBE_CONTEXT is not: using a kind cluster; set KUBE_CONTEXT to test an existing cluster";))
+	$(e2e_env) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./suites/egress/ -args --ginkgo.v \
+		$(if $(LABEL_FILTER),--ginkgo.label-filter='$(LABEL_FILTER)')
+
+.PHONY: e2e-plan
+e2e-plan: ## Prove `make e2e DRY_RUN=1` prints a complete plan here, without Docker (part of make test).
+	$(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= > $(CURDIR)/.e2e-plan.out
+	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-plan.out
+	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-plan.out
+	grep -q '^node image: kindest/node:.*@sha256:' $(CURDIR)/.e2e-plan.out
+	rm -f $(CURDIR)/.e2e-plan.out
+
 .PHONY: bench
 bench: ## Benchmarks: access-log parsing, offline tier per step and per catalog.
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/accesslog/ ./pkg/offline/
@@ -68,3 +93,17 @@ tools: ## Build the pinned lint tools (actionlint, shfmt) into the user's cache;
 lint: ## Lint workflows (actionlint), scripts (bash -n, shfmt, shellcheck if installed), gofmt.
 	bash hack/lint.sh
 # ---- end of lint and tools --------------------------------------------------------------
+
+# ---- integration tier (hack/apiserver.sh, suites/integration) ----------------------------
+# A real kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok on loopback;
+# binaries are built once per version into the user's cache (pins in versions.env). The API
+# server is stopped afterwards whatever happens (hack/apiserver.sh run traps EXIT and signals).
+
+.PHONY: integration
+integration: ## The cluster tier's Kubernetes plumbing against a real API server on loopback (no Docker).
+	bash hack/apiserver.sh run $(GO) test $(GO_TEST_FLAGS) -count=1 ./suites/integration/ -args --scenarios=$(abspath $(SCENARIOS))
+
+.PHONY: apiserver-binaries
+apiserver-binaries: ## Build (once per version) the integration tier's binaries into the user's cache.
+	bash hack/apiserver.sh binaries
+# ---- end of integration tier ------------------------------------------------------------

@@ -1,0 +1,341 @@
+// The cluster tier: kind (or a named existing cluster), a pinned Istio with an
+// egress gateway, every scenario with real traffic. `make e2e` runs it; `make e2e
+// DRY_RUN=1` prints the plan it would follow without Docker.
+//
+// Scenarios run one after another, never in parallel: they share the istioctl
+// egress gateway, and a VirtualService is visible mesh-wide by default, so one
+// scenario's routing would change another's. Each scenario's objects are deleted
+// before the next one starts.
+package egress_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+
+	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/evidence"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
+	"github.com/egress-conformance/egress-conformance/pkg/probe"
+	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/run"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
+)
+
+// suite is the state the specs share. The suite runs in one process (see the
+// package comment), so plain variables are enough.
+var suite struct {
+	cfg       config
+	provider  *cluster.Provider
+	envCfg    *envconf.Config
+	mesh      *mesh.Mesh
+	restCfg   *rest.Config
+	kube      kubernetes.Interface
+	cluster   *deploy.Cluster
+	exec      probe.Executor
+	logs      evidence.LogSource
+	recorder  *report.Recorder
+	reportDir string
+	failed    bool
+}
+
+func TestEgress(t *testing.T) {
+	RegisterFailHandler(Fail)
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite.cfg = cfg
+	scenarios, err := loadScenarios(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.dryRun {
+		if err := printPlan(cfg, scenarios); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if len(scenarios) == 0 {
+		t.Fatalf("no scenarios in %s", cfg.scenarios)
+	}
+
+	suite.reportDir = run.ReportDir(cfg.root, cfg.reports, cfg.runID)
+	suite.recorder = report.NewRecorder(cfg.runID, "cluster", report.Istio{Version: cfg.mesh.Version},
+		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.external})
+
+	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+		return []byte(bringUp(ctx, scenarios))
+	}, func(ctx SpecContext, kubeconfig []byte) {
+		connect(string(kubeconfig))
+	}, NodeTimeout(30*time.Minute))
+
+	SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
+		tearDown(ctx)
+	}, NodeTimeout(15*time.Minute))
+
+	ReportAfterSuite("reports", func(r Report) {
+		Expect(run.WriteGinkgoReports(suite.reportDir, r)).To(Succeed())
+		Expect(report.Write(suite.reportDir, suite.recorder.Finish())).To(Succeed())
+		fmt.Fprintf(os.Stderr, "reports written to %s\n", suite.reportDir)
+	})
+
+	for _, s := range scenarios {
+		describeScenario(s)
+	}
+	RunSpecs(t, "egress cluster tier")
+}
+
+// bringUp creates (or reuses, or connects to) the cluster and installs Istio. It
+// returns the kubeconfig path every process uses.
+func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
+	cfg := suite.cfg
+	var err error
+	suite.provider, err = cluster.NewProvider(cfg.cluster)
+	Expect(err).NotTo(HaveOccurred())
+	p, err := suite.provider.Plan()
+	Expect(err).NotTo(HaveOccurred())
+
+	if p.Mode != cluster.ModeExisting {
+		By("checking that Docker is usable")
+		Expect(cluster.CheckDocker(ctx)).To(Succeed())
+	}
+
+	By(fmt.Sprintf("bringing up the cluster (%s)", p))
+	kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
+	Expect(err).NotTo(HaveOccurred())
+	suite.envCfg = envconf.New()
+	_, err = envfuncs.CreateClusterWithConfig(suite.provider, suite.provider.Name(), kindConfig)(ctx, suite.envCfg)
+	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
+	kubeconfig := suite.envCfg.KubeconfigFile()
+	connect(kubeconfig)
+
+	By("getting istioctl " + cfg.mesh.Version)
+	istioctl, err := mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	overlay, err := mesh.DefaultOverlay()
+	Expect(err).NotTo(HaveOccurred())
+	opts := mesh.InstallOptions{Overlay: overlay, Kubeconfig: kubeconfig}
+	if p.Mode == cluster.ModeExisting {
+		opts.Context = p.Context
+	}
+	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: mesh.DefaultTimeouts(), Out: GinkgoWriter}
+
+	switch err := suite.mesh.Guard(ctx, suite.kube); {
+	case err == nil || p.Mode != cluster.ModeExisting:
+		// A cluster the harness created or reuses is its own: install (istioctl
+		// install is idempotent) and own the result.
+		By("installing Istio " + cfg.mesh.Version + " with the egress gateway")
+		Expect(suite.mesh.Install(ctx)).To(Succeed())
+	default:
+		// An existing cluster's own mesh is what the team wants tested: use it,
+		// never reinstall or uninstall it.
+		fmt.Fprintf(GinkgoWriter, "using the mesh already installed in context %s: %v\n", p.Context, err)
+	}
+	By("waiting for istiod and the egress gateway")
+	Expect(suite.mesh.WaitReady(ctx, suite.kube)).To(Succeed())
+
+	if needsGatewayAPI(scenarios) {
+		By("installing the Gateway API CRDs (pinned) a scenario needs")
+		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.root)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.runID)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	Expect(setUpExternal(ctx, scenarios)).To(Succeed())
+	return kubeconfig
+}
+
+// connect builds the clients every spec uses.
+func connect(kubeconfig string) {
+	var err error
+	suite.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	suite.kube, err = kubernetes.NewForConfig(suite.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	suite.cluster, err = deploy.NewCluster(suite.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	suite.exec, err = probe.NewKubeExecutor(suite.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	suite.logs = evidence.NewKubeLogSource(suite.kube)
+}
+
+// tearDown removes what the run created, the mesh when the harness owns it and
+// the cluster stays, and the cluster as its plan says.
+func tearDown(ctx context.Context) {
+	if suite.cluster != nil {
+		By("deleting what this run created (label " + deploy.RunLabel + "=" + suite.cfg.runID + ")")
+		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), suite.cluster, suite.cfg.runID)
+		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	Expect(tearDownExternal(ctx)).To(Succeed())
+	if suite.provider == nil || suite.envCfg == nil {
+		return
+	}
+	suite.provider.SetFailed(suite.failed || CurrentSpecReport().Failed())
+	if suite.mesh != nil && suite.mesh.Owned && providerMode() == cluster.ModeExisting {
+		By("uninstalling the Istio the harness installed")
+		Expect(suite.mesh.Uninstall(ctx)).To(Succeed())
+	}
+	_, err := envfuncs.DestroyCluster(suite.provider.Name())(contextWithCluster(ctx), suite.envCfg)
+	Expect(err).NotTo(HaveOccurred())
+}
+
+func describeScenario(s *scenario.Scenario) {
+	labels := append([]string{"cluster"}, s.Labels...)
+	Describe(s.Name, Ordered, Label(labels...), func() {
+		clients := map[scenario.ClientRef]deploy.ClientPod{}
+		sc := report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels}
+
+		BeforeAll(func(ctx SpecContext) {
+			if reason, skip := skipReason(s); skip {
+				for _, st := range s.Steps {
+					suite.recorder.Add(sc, report.Step{Name: st.Name, Result: report.Skip, Reason: reason})
+				}
+				Skip(reason)
+			}
+			caNamespaces := []string{}
+			if standin != nil {
+				// Same files, but DestinationRules that originate TLS trust the
+				// stand-in's CA; s now names the adapted copy for every spec below.
+				var err error
+				s, caNamespaces, err = standin.AdaptScenario(s)
+				Expect(err).NotTo(HaveOccurred())
+			}
+			for _, c := range s.ClientRefs() {
+				By("creating namespace " + c.Namespace + " with the " + string(s.Mesh.OutboundTrafficPolicy) + " Sidecar")
+				Expect(deploy.EnsureNamespace(ctx, suite.cluster, c.Namespace, suite.cfg.runID, true)).To(Succeed())
+				Expect(deploy.ApplySidecar(ctx, suite.cluster, c.Namespace, string(s.Mesh.OutboundTrafficPolicy), suite.cfg.runID)).To(Succeed())
+				By("deploying client " + c.Workload + " in " + c.Namespace + " (Ready with istio-proxy)")
+				pod, err := deploy.DeployClient(ctx, suite.cluster, filepath.Join(suite.cfg.root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, suite.cfg.runID)
+				Expect(err).NotTo(HaveOccurred())
+				clients[c] = pod
+			}
+			for _, ns := range caNamespaces {
+				By("giving namespace " + ns + " the stand-in's CA")
+				Expect(applyCAConfigMap(ctx, ns)).To(Succeed())
+			}
+			DeferCleanup(func(ctx SpecContext) {
+				By("deleting scenario " + s.Name + "'s objects before the next scenario")
+				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.runID)).To(Succeed())
+			}, NodeTimeout(5*time.Minute))
+		}, NodeTimeout(10*time.Minute))
+
+		for i, step := range s.Steps {
+			It(step.Name, func(ctx SpecContext) {
+				if i > 0 || len(step.Apply) > 0 {
+					By(fmt.Sprintf("applying %s", strings.Join(step.Apply, ", ")))
+					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.runID)).To(Succeed())
+				}
+				client := clients[s.ClientFor(step.Request)]
+				gateways := plan.Gateways(s, step)
+				By("finding the egress gateway pods to read logs from")
+				proxies := gatewayProxies(ctx, gateways)
+
+				t := suite.cfg.timeouts
+				r := runner.Runner{
+					Prober:        runner.NewProber(suite.exec, client.Namespace, client.Name, client.Container, t),
+					Collector:     runner.NewCollector(suite.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
+					ClientIP:      client.IP,
+					CurlTrustArgs: curlTrustArgs(),
+					GatewayHosts:  plan.Hosts(gateways),
+					Timeouts:      t,
+					OnAttempt: func(a runner.Attempt) {
+						fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary())
+					},
+				}
+				By(fmt.Sprintf("probing %s until %d consecutive probes match (at most %s)", step.Request.URL, t.Consecutive, t.Converge))
+				out := r.Converge(ctx, step)
+				record(sc, step, out)
+				if !out.Passed {
+					suite.failed = true
+					collectDiagnostics(ctx, s, i, client, gateways)
+				}
+				Expect(out).To(runner.HaveConverged())
+			}, SpecTimeout(suite.cfg.timeouts.Converge+5*time.Minute))
+		}
+	})
+}
+
+// gatewayProxies lists the pods of every gateway of the step, waiting (bounded)
+// for Gateway API deployments, which istiod creates after the Gateway is applied.
+func gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
+	var all []evidence.Proxy
+	for _, g := range gateways {
+		var got []evidence.Proxy
+		Eventually(func(ctx context.Context) error {
+			var err error
+			got, err = evidence.GatewayProxies(ctx, suite.kube, g.Namespace, g.Selector)
+			return err
+		}).WithContext(ctx).WithTimeout(suite.cfg.timeouts.Converge).WithPolling(2*time.Second).Should(Succeed(),
+			"no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
+		all = append(all, got...)
+	}
+	return all
+}
+
+// record adds a step outcome to the conformance report.
+func record(sc report.Scenario, step scenario.Step, out runner.Outcome) {
+	reason := ""
+	if !out.Passed {
+		reason = out.Reason
+	}
+	suite.recorder.Add(sc, run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
+}
+
+func skipReason(s *scenario.Scenario) (string, bool) {
+	if r, ok := suite.cfg.skip[s.Name]; ok {
+		return "skip list: " + r, true
+	}
+	if suite.cfg.external == "cluster" {
+		if ok, why := hermeticSupports(s); !ok {
+			return "hermetic mode (EXTERNAL=cluster) cannot serve it: " + why, true
+		}
+	}
+	return "", false
+}
+
+func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
+	for _, s := range scenarios {
+		for _, st := range s.Steps {
+			for _, o := range st.Bundle {
+				if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func nodeImage(cfg config) string {
+	if cfg.cluster.NodeImage != "" {
+		return cfg.cluster.NodeImage
+	}
+	return versions.KindNodeImage
+}
+
+func providerMode() cluster.Mode {
+	p, err := suite.provider.Plan()
+	if err != nil {
+		return cluster.ModeExisting // the safe answer: never touch what we may not own
+	}
+	return p.Mode
+}

@@ -1,0 +1,235 @@
+package egress_test
+
+import (
+	"context"
+
+	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"sigs.k8s.io/e2e-framework/support"
+
+	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/external"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
+)
+
+// standin is the hermetic stand-in for the external hosts (EXTERNAL=cluster).
+var standin *external.Standin
+
+// printPlan renders what `make e2e` would do, touching nothing: no Docker, no
+// cluster, no download.
+func printPlan(cfg config, scenarios []*scenario.Scenario) error {
+	p, err := cluster.Decide(cfg.cluster)
+	if err != nil {
+		return err
+	}
+	in := plan.Inputs{
+		RunID:        cfg.runID,
+		IstioVersion: cfg.mesh.Version,
+		Istioctl:     istioctlSource(cfg.mesh),
+		External:     cfg.external,
+		Skip:         map[string]string{},
+		CurlTimeout:  cfg.timeouts.Curl,
+		Converge:     cfg.timeouts.Converge,
+		Consecutive:  cfg.timeouts.Consecutive,
+		Scenarios:    scenarios,
+	}
+	in.Cluster = plan.ClusterInputs{Mode: p.Mode.String(), Name: p.Name, NodeImage: p.NodeImage, Keep: keepWords(p)}
+	if p.Mode == cluster.ModeExisting {
+		in.Cluster.Name = "context " + p.Context + " of " + firstOf(p.Kubeconfig, "~/.kube/config")
+	} else {
+		path, err := cluster.ResolveKindConfig(p.KindConfig)
+		if err != nil {
+			return err
+		}
+		kc, err := cluster.KindConfig(path, p.Name, p.NodeImage)
+		if err != nil {
+			return err
+		}
+		raw, err := cluster.RenderKindConfig(kc)
+		if err != nil {
+			return err
+		}
+		in.Cluster.KindConfig = string(raw)
+	}
+	overlay, err := mesh.DefaultOverlay()
+	if err != nil {
+		return err
+	}
+	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Context: p.Context})
+	if cfg.external == "cluster" {
+		// Show what will really be applied: a CA is generated per run, so this one
+		// is a sample, but the adapted rules have exactly this shape.
+		ca, err := external.GenerateCA()
+		if err != nil {
+			return err
+		}
+		st, err := external.New(external.Config{RunID: cfg.runID}, ca)
+		if err != nil {
+			return err
+		}
+		for i, s := range scenarios {
+			if scenarios[i], _, err = st.AdaptScenario(s); err != nil {
+				return err
+			}
+		}
+		in.Scenarios = scenarios
+	}
+	for _, s := range scenarios {
+		if r, ok := cfg.skip[s.Name]; ok {
+			in.Skip[s.Name] = "skip list: " + r
+		} else if cfg.external == "cluster" {
+			if ok, why := external.Supports(s); !ok {
+				in.Skip[s.Name] = "hermetic mode cannot serve it: " + why
+			}
+		}
+	}
+	if cfg.external == "cluster" {
+		in.ExternalNotes = []string{
+			"an nginx stand-in outside the mesh (" + versions.Pins["NGINX_IMAGE"] + ") answers /ip like httpbin.org behind its load balancer",
+			"CoreDNS rewrites the scenarios' external host names to it; the original Corefile is restored afterwards",
+			"TLS: a CA generated for this run signs the stand-in's certificate; DestinationRules that originate TLS trust it",
+		}
+	} else {
+		in.ExternalNotes = []string{"requests go to the real httpbin.org over the internet"}
+	}
+	return plan.Render(os.Stdout, in)
+}
+
+func istioctlSource(c mesh.Config) string {
+	if c.Istioctl != "" {
+		return c.Istioctl + " (ISTIOCTL; must report " + c.Version + ")"
+	}
+	return mesh.IstioctlCachePath(c.CacheRoot, c.Version) + " (downloaded from the Istio release and checked against its sha256 when missing)"
+}
+
+func keepWords(p cluster.Plan) string {
+	switch {
+	case p.Mode == cluster.ModeExisting:
+		return "kept: the harness never deletes a cluster it did not create"
+	case p.Mode == cluster.ModeReuse || p.Keep:
+		return "kept (REUSE_CLUSTER / KEEP_CLUSTER)"
+	case p.KeepOnFailure:
+		return "deleted, unless a spec failed (KEEP_CLUSTER_ON_FAILURE)"
+	default:
+		return "deleted"
+	}
+}
+
+// hermeticSupports says whether the stand-in can serve a scenario faithfully.
+func hermeticSupports(s *scenario.Scenario) (bool, string) {
+	if standin != nil {
+		return standin.Supports(s)
+	}
+	return external.Supports(s)
+}
+
+// setUpExternal installs the hermetic stand-in when EXTERNAL=cluster.
+func setUpExternal(ctx context.Context, scenarios []*scenario.Scenario) error {
+	if suite.cfg.external != "cluster" {
+		return nil
+	}
+	By("installing the hermetic stand-in for the external hosts")
+	ca, err := external.GenerateCA()
+	if err != nil {
+		return err
+	}
+	standin, err = external.New(external.Config{RunID: suite.cfg.runID}, ca)
+	if err != nil {
+		return err
+	}
+	return standin.Install(ctx, suite.kube, externalOptions())
+}
+
+func tearDownExternal(ctx context.Context) error {
+	if standin == nil || suite.kube == nil {
+		return nil
+	}
+	By("removing the hermetic stand-in and restoring CoreDNS")
+	return standin.Uninstall(ctx, suite.kube, externalOptions())
+}
+
+func externalOptions() external.InstallOptions {
+	o := external.InstallOptions{Out: GinkgoWriter}
+	if p, err := suite.provider.Plan(); err == nil && p.Mode != cluster.ModeExisting {
+		o.KindCluster = p.Name
+	}
+	o.AllowExistingCluster = os.Getenv("EXTERNAL_ALLOW_EXISTING_CLUSTER") == "1"
+	return o
+}
+
+// collectDiagnostics writes everything needed to debug a failed step under
+// reports/<run-id>/<scenario>/, without stopping on the first error.
+func collectDiagnostics(ctx context.Context, s *scenario.Scenario, step int, client deploy.ClientPod, gateways []plan.Gateway) {
+	dir := diag.Dir(suite.reportDir, s.Name)
+	By("collecting diagnostics into " + dir)
+	extra := map[string]string{}
+	for _, g := range gateways[1:] {
+		extra[g.Namespace] = g.Selector
+	}
+	t := diag.Target{
+		Namespace:      client.Namespace,
+		ClientSelector: "app=" + client.Deployment,
+		ExtraGateways:  extra,
+		Bundle:         s.Steps[step].Bundle,
+		Files: map[string][]byte{
+			"failure.txt": []byte(fmt.Sprintf("scenario %s step %s failed at %s; see the conformance report for the checks\n",
+				s.Name, s.Steps[step].Name, time.Now().UTC().Format(time.RFC3339))),
+		},
+	}
+	if standin != nil {
+		t.ExtraNamespaces = []string{standin.Config.WithDefaults().Namespace}
+	}
+	c := diag.Collector{Client: suite.kube, Exec: suite.exec}
+	if err := c.Collect(ctx, dir, t); err != nil {
+		fmt.Fprintf(GinkgoWriter, "diagnostics incomplete (see %s): %v\n", filepath.Join(dir, "errors.txt"), err)
+	}
+}
+
+// contextWithCluster gives DestroyCluster the provider under the name
+// CreateClusterWithConfig stored it, since Ginkgo hands every node its own context.
+func contextWithCluster(ctx context.Context) context.Context {
+	return context.WithValue(ctx, support.ClusterNameContextKey(suite.provider.Name()), support.E2EClusterProvider(suite.provider))
+}
+
+// curlTrustArgs lets probes verify the hermetic stand-in's HTTPS by its public key.
+func curlTrustArgs() []string {
+	if standin == nil {
+		return nil
+	}
+	return standin.CurlTrustArgs()
+}
+
+// applyCAConfigMap creates (or updates) the stand-in's CA ConfigMap in a namespace,
+// labelled with the run so that clean-up removes it.
+func applyCAConfigMap(ctx context.Context, namespace string) error {
+	cm := standin.CAConfigMap(namespace)
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	cm.Labels[deploy.RunLabel] = suite.cfg.runID
+	cms := suite.kube.CoreV1().ConfigMaps(namespace)
+	_, err := cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		cur, gerr := cms.Get(ctx, cm.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		if cur.Labels[deploy.RunLabel] != suite.cfg.runID {
+			return fmt.Errorf("ConfigMap %s/%s exists and is not this run's: refusing to change it", namespace, cm.Name)
+		}
+		cm.ResourceVersion = cur.ResourceVersion
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: deploy.FieldManager})
+	}
+	return err
+}
