@@ -21,13 +21,13 @@ func (r StepResult) Evidence() expect.Evidence {
 		Route:        p.Route,
 		RouteWhy:     p.Why,
 		Status:       p.Status,
-		Sidecar:      &accesslog.Entry{UpstreamCluster: p.Sidecar.Cluster, RouteName: p.Sidecar.Route},
+		Sidecar:      &accesslog.Entry{UpstreamCluster: p.Sidecar.Cluster, RouteName: p.Sidecar.Route, RequestedServerName: p.Sidecar.SNI},
 		SidecarRaw:   p.Sidecar.String(),
 		GatewayHosts: r.GatewayHosts,
 	}
 	if p.Gateway != nil {
 		ev.Gateway = &accesslog.Entry{UpstreamCluster: p.Gateway.Cluster, RouteName: p.Gateway.Route,
-			ResponseCodeDetails: p.Gateway.ResponseCodeDetails}
+			ResponseCodeDetails: p.Gateway.ResponseCodeDetails, RequestedServerName: p.Gateway.SNI}
 		if p.Gateway.ResponseCodeDetails != "" && p.Status != nil {
 			// The gateway answered itself (an authorization denial).
 			ev.Gateway.ResponseCode = *p.Status

@@ -178,3 +178,37 @@ func BenchmarkCatalog(b *testing.B) {
 	}
 	b.ReportMetric(float64(steps), "steps/op")
 }
+
+// TestProxyDecidedStatuses pins what Envoy itself answers when a route's cluster
+// is missing or has no endpoints: Istio sets cluster_not_found_response_code to
+// 500 on Gateway API routes (503 elsewhere), and a hop proxied as TCP has no HTTP
+// status at all: the connection is closed.
+func TestProxyDecidedStatuses(t *testing.T) {
+	gwapi, err := scenario.Load(filepath.Join("..", "..", "suites", "offline", "testdata", "negative", "gateway-api-egress-http-backend-without-istio-suffix"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := CheckStep(gwapi, 1, Options{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r.Path.Status == nil || *r.Path.Status != 500 {
+		t.Errorf("Gateway API route to a missing cluster: want 500, got %v\n%s", r.Path.Status, r.Trace())
+	}
+
+	wild, err := scenario.Load(filepath.Join("..", "..", "suites", "offline", "testdata", "negative", "egress-gateway-wildcard-host-gateway-routes-to-wildcard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(wild.Steps) - 1
+	r = CheckStep(wild, last, Options{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r.Path.Route != scenario.RouteBlocked || r.Path.Status != nil {
+		t.Errorf("TLS passthrough to a cluster without endpoints: want blocked with no HTTP status, got %s %v\n%s", r.Path.Route, r.Path.Status, r.Trace())
+	}
+	if r.Path.Gateway == nil || r.Path.Gateway.SNI != "en.wikipedia.org" {
+		t.Errorf("the gateway hop must record the client's SNI: %+v", r.Path.Gateway)
+	}
+}

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/model"
@@ -51,6 +53,9 @@ type Hop struct {
 	// ResponseCodeDetails is what Envoy logs when the proxy answers itself (an
 	// authorization denial); empty otherwise.
 	ResponseCodeDetails string
+	// SNI is the server name of the TLS the proxy received (Envoy's
+	// %REQUESTED_SERVER_NAME%); empty for plaintext.
+	SNI string
 	// Error is the simulation's verdict when no route was found (no listener, no
 	// filter chain, no virtual host, no route).
 	Error string
@@ -231,12 +236,14 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 	case sidecar.Cluster == "":
 		return blocked(path, 0, "client sidecar matched a route with no cluster (direct response or redirect)"), nil
 	case !sidecar.ClusterInCDS:
-		return blocked(path, 503, "client sidecar routes to a cluster missing from CDS: Envoy answers 503"), nil
+		code := clusterNotFoundStatus(sidecarSim, sidecar)
+		return blocked(path, code, fmt.Sprintf("client sidecar routes to a cluster missing from CDS: %s", answer(code, "Envoy answers %d", "Envoy closes the connection"))), nil
 	}
 
 	if !hasEndpoints(fake, client, sidecarSim, sidecar.Cluster) {
 		path.Problems = append(path.Problems, noEndpoints("client sidecar", sidecar.Cluster))
-		return blocked(path, 503, "client sidecar routes to "+sidecar.Cluster+", which has no endpoints: Envoy answers 503 (UH)"), nil
+		code := httpOnly(sidecar, 503)
+		return blocked(path, code, "client sidecar routes to "+sidecar.Cluster+", which has no endpoints: "+answer(code, "Envoy answers %d (UH)", "Envoy closes the connection (UH)")), nil
 	}
 
 	_, _, host, port := model.ParseSubsetKey(sidecar.Cluster)
@@ -249,6 +256,9 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 	if target == nil {
 		path.Route = scenario.RouteDirect
 		path.Why = "client sidecar sends the request to " + sidecar.Cluster
+		if p := wireMismatch(fake, client, sidecarSim, sidecar, call); p != "" {
+			path.Problems = append(path.Problems, "client sidecar "+p)
+		}
 		return path, nil
 	}
 
@@ -330,7 +340,9 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 		}
 	}
 	if gwHop.Cluster != "" && !gwHop.ClusterInCDS {
-		path.Problems = append(path.Problems, fmt.Sprintf("%s routes to cluster %s, which is not in its CDS: Envoy answers 503 (NC)", target.Display, gwHop.Cluster))
+		code := clusterNotFoundStatus(gwSim, gwHop)
+		path.Problems = append(path.Problems, fmt.Sprintf("%s routes to cluster %s, which is not in its CDS: %s", target.Display, gwHop.Cluster,
+			answer(code, "Envoy answers %d (NC)", "Envoy closes the connection")))
 	}
 	switch {
 	case gwRes.Error != nil:
@@ -342,13 +354,18 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 	case gwHop.Cluster == util.BlackHoleCluster || gwHop.Cluster == "":
 		return blocked(path, 0, target.Display+" matched no upstream cluster for the request"), nil
 	case !gwHop.ClusterInCDS:
-		return blocked(path, 503, target.Display+" routes to a cluster missing from CDS: Envoy answers 503"), nil
+		code := clusterNotFoundStatus(gwSim, gwHop)
+		return blocked(path, code, target.Display+" routes to a cluster missing from CDS: "+answer(code, "Envoy answers %d", "Envoy closes the connection")), nil
 	case !hasEndpoints(fake, gw, gwSim, gwHop.Cluster):
 		path.Problems = append(path.Problems, noEndpoints(target.Display, gwHop.Cluster))
-		return blocked(path, 503, target.Display+" routes to "+gwHop.Cluster+", which has no endpoints: Envoy answers 503 (UH)"), nil
+		code := httpOnly(gwHop, 503)
+		return blocked(path, code, target.Display+" routes to "+gwHop.Cluster+", which has no endpoints: "+answer(code, "Envoy answers %d (UH)", "Envoy closes the connection (UH)")), nil
 	}
 	path.Route = scenario.RouteEgressGateway
 	path.Why = fmt.Sprintf("client sidecar sends the request to %s; the %s sends it to %s", sidecar.Cluster, target.Display, gwHop.Cluster)
+	if p := wireMismatch(fake, gw, gwSim, gwHop, call); p != "" {
+		path.Problems = append(path.Problems, target.Display+" "+p)
+	}
 	return path, nil
 }
 
@@ -391,6 +408,7 @@ func run(sim *simulation.Simulation, proxy string, call simulation.Call) (hop Ho
 		VirtualHost: res.VirtualHostMatched,
 		Route:       res.RouteMatched,
 		Cluster:     res.ClusterMatched,
+		SNI:         call.Sni,
 	}
 	if res.Error != nil {
 		hop.Error = res.Error.Error()
@@ -479,7 +497,110 @@ func hasEndpoints(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation
 }
 
 func noEndpoints(proxy, name string) string {
-	return fmt.Sprintf("%s routes to EDS cluster %s, which has no endpoints: Envoy answers 503 (UH, no healthy upstream)", proxy, name)
+	return fmt.Sprintf("%s routes to EDS cluster %s, which has no endpoints: Envoy has no healthy upstream (UH)", proxy, name)
+}
+
+// httpOnly is code for a hop Envoy handled as HTTP, and 0 (no HTTP status: the
+// connection is closed) for one it proxied as TCP.
+func httpOnly(h Hop, code int) int {
+	if h.VirtualHost == "" {
+		return 0
+	}
+	return code
+}
+
+// clusterNotFoundStatus is what Envoy answers when the matched route names a
+// cluster it does not have: the route's cluster_not_found_response_code, which
+// Istio sets to 500 for Gateway API routes and leaves at 503 otherwise.
+func clusterNotFoundStatus(sim *simulation.Simulation, h Hop) int {
+	if h.VirtualHost == "" {
+		return 0
+	}
+	for _, rc := range sim.Routes {
+		if rc.GetName() != h.RouteConfig {
+			continue
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			if vh.GetName() != h.VirtualHost {
+				continue
+			}
+			for _, r := range vh.GetRoutes() {
+				if r.GetName() != h.Route {
+					continue
+				}
+				switch r.GetRoute().GetClusterNotFoundResponseCode() {
+				case routev3.RouteAction_NOT_FOUND:
+					return 404
+				case routev3.RouteAction_INTERNAL_SERVER_ERROR:
+					return 500
+				}
+			}
+		}
+	}
+	return 503
+}
+
+// answer phrases what the client gets: an HTTP status, or a closed connection.
+func answer(code int, withStatus, without string) string {
+	if code == 0 {
+		return without
+	}
+	return fmt.Sprintf(withStatus, code)
+}
+
+// wireMismatch checks the hop that leaves the mesh: what the proxy puts on the wire
+// (TLS it originates, or the client's own TLS it forwards untouched) against what
+// the destination port speaks by convention, 443 TLS and 80 plaintext. Istio
+// accepts both mistakes without a word — a DestinationRule originating TLS on the
+// wrong port, a ServiceEntry without targetPort 443, a gateway forwarding plaintext
+// to :443 — and the request then fails at the server (400, or a failed handshake:
+// 503 UF). The port is the one the cluster really dials: the endpoint's, after
+// ServiceEntry targetPort.
+func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation.Simulation, h Hop, call simulation.Call) string {
+	c := findCluster(sim, h.Cluster)
+	if c == nil {
+		return ""
+	}
+	port := endpointPort(fake, p, c, call.Port)
+	forwardsClientTLS := h.VirtualHost == "" && call.TLS != simulation.Plaintext
+	onWireTLS := h.UpstreamTLS != "" || forwardsClientTLS
+	_, _, host, _ := model.ParseSubsetKey(h.Cluster)
+	switch {
+	case port == 443 && !onWireTLS:
+		return fmt.Sprintf("sends plaintext to %s:443 (cluster %s): the server expects TLS there and rejects it (400 or a reset); originate TLS with a DestinationRule for the port it sends from", host, h.Cluster)
+	case port == 80 && h.UpstreamTLS != "":
+		return fmt.Sprintf("originates TLS to %s:80 (cluster %s), which speaks plain HTTP: the handshake fails (503 UF); send it to 443 (ServiceEntry targetPort) or drop the TLS setting", host, h.Cluster)
+	}
+	return ""
+}
+
+// endpointPort is the port a cluster's connections go to: from its load
+// assignment (DNS clusters), its EDS endpoints, or, for an original-destination
+// cluster, the port the client called.
+func endpointPort(fake *xds.FakeDiscoveryServer, p *model.Proxy, c *cluster.Cluster, callPort int) int {
+	first := func(cla *endpoint.ClusterLoadAssignment) int {
+		for _, le := range cla.GetEndpoints() {
+			for _, lb := range le.GetLbEndpoints() {
+				if port := lb.GetEndpoint().GetAddress().GetSocketAddress().GetPortValue(); port != 0 {
+					return int(port)
+				}
+			}
+		}
+		return 0
+	}
+	switch c.GetType() {
+	case cluster.Cluster_ORIGINAL_DST:
+		return callPort
+	case cluster.Cluster_EDS:
+		for _, cla := range fake.Endpoints(p) {
+			if cla.GetClusterName() == c.GetName() {
+				return first(cla)
+			}
+		}
+		return 0
+	default:
+		return first(c.GetLoadAssignment())
+	}
 }
 
 // authorize evaluates the RBAC filters of the filter chain the gateway hop went
