@@ -29,7 +29,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-catalog e2e-plan integration ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plan, the integration tier.
+test: lint vet unit offline-catalog e2e-plan e2e-upgrade-plan integration ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier.
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
@@ -65,7 +65,7 @@ E2E_TIMEOUT ?= 180m
 .PHONY: e2e
 e2e: ## The cluster tier: kind + pinned Istio + real traffic (needs Docker). DRY_RUN=1 prints the plan only.
 	@$(if $(KUBE_CONTEXT),,$(if $(KUBECONFIG),echo "note: KUBECONFIG is set but KUBE_CONTEXT is not: using a kind cluster; set KUBE_CONTEXT to test an existing cluster";))
-	$(e2e_env) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./suites/egress/ -args --ginkgo.v \
+	$(e2e_env) $(GO) test -count=1 -timeout 0 -v ./suites/egress/ -args --ginkgo.v --ginkgo.timeout=$(E2E_TIMEOUT) \
 		$(if $(LABEL_FILTER),--ginkgo.label-filter='$(LABEL_FILTER)')
 
 .PHONY: e2e-plan
@@ -107,3 +107,42 @@ integration: ## The cluster tier's Kubernetes plumbing against a real API server
 apiserver-binaries: ## Build (once per version) the integration tier's binaries into the user's cache.
 	bash hack/apiserver.sh binaries
 # ---- end of integration tier ------------------------------------------------------------
+
+# ---- upgrade gate (suites/upgrade, pkg/upgrade) -------------------------------------------
+# make e2e-upgrade: install ISTIO_FROM on a fresh kind cluster, prove every selected scenario,
+# upgrade to ISTIO_TO by UPGRADE_STRATEGY (in-place | canary | both; each strategy gets its own
+# cluster, <CLUSTER_NAME>-<strategy>), restart gateway and clients onto TO's proxy, prove every
+# scenario again, with a background prober measuring the disruption. Empty ISTIO_FROM/ISTIO_TO take
+# the suite's defaults: TO = the ISTIO_VERSION pin, FROM = the newest ISTIO_VERSIONS release of the
+# minor before it. The cluster tier's variables (e2e_env above) pass through as for `make e2e`;
+# LABEL_FILTER selects scenarios here (the suite applies it), it is not a Ginkgo spec filter.
+ISTIO_FROM ?=
+ISTIO_TO ?=
+UPGRADE_STRATEGY ?= both
+UPGRADE_VARS := ISTIO_FROM ISTIO_TO UPGRADE_STRATEGY UPGRADE_PROBE UPGRADE_TIMEOUTS ISTIOCTL_FROM ISTIOCTL_TO LABEL_FILTER
+upgrade_env = $(e2e_env) $(foreach v,$(UPGRADE_VARS),$(v)='$($(v))')
+# E2E_UPGRADE_TIMEOUT bounds the whole run through Ginkgo's --ginkgo.timeout (whose default is
+# 1h, and which ignores `go test -timeout`): when it runs out Ginkgo interrupts the specs, runs the
+# clean-ups (clusters deleted) and still writes the reports. `go test -timeout 0` leaves that to it:
+# go test's own timeout would kill the process without reports or clean-up.
+E2E_UPGRADE_TIMEOUT ?= 300m
+
+.PHONY: e2e-upgrade
+e2e-upgrade: ## The upgrade gate: ISTIO_FROM → ISTIO_TO by UPGRADE_STRATEGY on kind (needs Docker). DRY_RUN=1 prints the plan only.
+	$(upgrade_env) $(GO) test -count=1 -timeout 0 -v ./suites/upgrade/ -args --ginkgo.v --ginkgo.timeout=$(E2E_UPGRADE_TIMEOUT)
+
+.PHONY: e2e-upgrade-plan
+e2e-upgrade-plan: ## Prove `make e2e-upgrade DRY_RUN=1` prints a complete plan here, without Docker (part of make test).
+	$(MAKE) --no-print-directory e2e-upgrade DRY_RUN=1 KUBE_CONTEXT= UPGRADE_STRATEGY=both > $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^upgrade: Istio [0-9.]* → [0-9.]*$$' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^ok: kubernetes: TO ' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^## Strategy in-place$$' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^## Strategy canary$$' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q 'install --skip-confirmation --filename fixtures/istio/egress.yaml --revision ' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q 'istio-injection- istio.io/rev=' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q 'uninstall --skip-confirmation --revision default' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^step: egress-gateway-http/after-routing ' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-upgrade-plan.out
+	rm -f $(CURDIR)/.e2e-upgrade-plan.out
+# ---- end of upgrade gate ------------------------------------------------------------------

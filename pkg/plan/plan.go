@@ -91,10 +91,6 @@ type ClusterInputs struct {
 
 // Render writes the plan for people: every command and manifest the run uses.
 func Render(w io.Writer, in Inputs) error {
-	newID := in.NewRequestID
-	if newID == nil {
-		newID = probe.NewRequestID
-	}
 	p := &printer{w: w}
 	p.h1("egress-conformance cluster-tier plan (DRY_RUN: nothing is created)")
 	p.kv("run id", in.RunID)
@@ -122,6 +118,22 @@ func Render(w io.Writer, in Inputs) error {
 		p.line("  - " + n)
 	}
 
+	if p.err != nil {
+		return p.err
+	}
+	return RenderScenarios(w, in)
+}
+
+// RenderScenarios writes the part of the plan that does not depend on how the
+// mesh got there: the convergence rule, then per scenario its namespaces, clients,
+// and per step the manifests applied, the exact probe and the expectation. Render
+// ends with it; the upgrade gate prints it once for every phase it proves.
+func RenderScenarios(w io.Writer, in Inputs) error {
+	newID := in.NewRequestID
+	if newID == nil {
+		newID = probe.NewRequestID
+	}
+	p := &printer{w: w}
 	p.h2("Convergence")
 	p.line(fmt.Sprintf("A step passes when its expectation holds for %d consecutive probes within %s; curl --max-time %s.",
 		in.Consecutive, in.Converge, in.CurlTimeout))

@@ -55,3 +55,21 @@ func TestRenderSeed(t *testing.T) {
 		t.Log(out)
 	}
 }
+
+// RenderScenarios is the scenario part alone (the upgrade gate prints it once for
+// all its phases): no cluster or Istio section.
+func TestRenderScenariosAlone(t *testing.T) {
+	all, err := scenario.LoadAll(filepath.Join("..", "..", "scenarios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := RenderScenarios(&b, Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "## Cluster") || strings.Contains(out, "## Istio") || !strings.Contains(out, "## Scenario egress-gateway-http") ||
+		!strings.Contains(out, "A step passes when its expectation holds for 3 consecutive probes within 1m0s") {
+		t.Errorf("scenarios section:\n%s", out)
+	}
+}

@@ -33,10 +33,14 @@ func Markdown(rep Report) string {
 	s := rep.Summary
 	fmt.Fprintf(&b, "- Steps: %d passed, %d failed, %d skipped (%d scenarios)\n\n", s.Passed, s.Failed, s.Skipped, s.Scenarios)
 
-	b.WriteString("| scenario | step | result | reason |\n|---|---|---|---|\n")
-	for _, sc := range rep.Scenarios {
-		for _, st := range sc.Steps {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(sc.Name), cell(st.Name), resultMark(st.Result), cell(firstLine(st.Reason)))
+	if rep.Upgrade != nil {
+		writeUpgrade(&b, rep)
+	} else {
+		b.WriteString("| scenario | step | result | reason |\n|---|---|---|---|\n")
+		for _, sc := range rep.Scenarios {
+			for _, st := range sc.Steps {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(sc.Name), cell(st.Name), resultMark(st.Result), cell(firstLine(st.Reason)))
+			}
 		}
 	}
 
@@ -45,7 +49,7 @@ func Markdown(rep Report) string {
 			if st.Result == Pass {
 				continue
 			}
-			fmt.Fprintf(&b, "\n## %s / %s: %s\n\n", sc.Name, st.Name, st.Result)
+			fmt.Fprintf(&b, "\n## %s / %s%s: %s\n\n", sc.Name, st.Name, stepPlace(st), st.Result)
 			if sc.Source != "" {
 				fmt.Fprintf(&b, "Source: %s\n\n", sc.Source)
 			}

@@ -44,6 +44,10 @@ type Report struct {
 	Cluster   *Cluster   `json:"cluster,omitempty"`
 	Summary   Summary    `json:"summary"`
 	Scenarios []Scenario `json:"scenarios"`
+	// Upgrade is set by the upgrade gate (tier "upgrade") only: the versions, what
+	// each strategy did, the regressions and the disruption windows. Its steps
+	// carry Strategy and Phase.
+	Upgrade *Upgrade `json:"upgrade,omitempty"`
 }
 
 // Istio identifies the Istio under test.
@@ -90,6 +94,11 @@ type Step struct {
 	// Evidence holds the lines the verdict rests on: access-log lines, httpbin's
 	// answer, the simulated path, analyzer findings.
 	Evidence []string `json:"evidence,omitempty"`
+	// Strategy and Phase place a step of an upgrade run: the upgrade strategy
+	// ("in-place", "canary") and the phase it was proven in ("from", "to",
+	// "final"). Empty in every other tier.
+	Strategy string `json:"strategy,omitempty"`
+	Phase    string `json:"phase,omitempty"`
 }
 
 // Check is one stated expectation and what was observed.

@@ -1,0 +1,198 @@
+// The upgrade gate: install Istio ISTIO_FROM on a fresh kind cluster, prove every
+// step of every selected scenario, upgrade to ISTIO_TO (in place, or canary by
+// revision), restart what must pick up TO's proxies and check they run it, prove
+// every step again, while a background prober measures the disruption. `make
+// e2e-upgrade` runs it; `make e2e-upgrade DRY_RUN=1` prints the plan.
+//
+// The orchestration lives in pkg/upgrade (plan, preflight, actions, prober,
+// regressions); this suite only wires it to Ginkgo, the cluster and the report.
+// Each strategy is one Ordered container on its own cluster. Its specs are, in
+// order: every step of every scenario in phase "from", the upgrade window, every
+// step in phase "to" (and, canary, the removal of FROM and phase "final").
+// ContinueOnFailure: a failed step never stops the upgrade, but a failed upgrade
+// action makes every later spec of that strategy a skip that says why.
+package upgrade_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/run"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
+)
+
+// suite is the state every strategy shares. The suite runs in one process:
+// strategies run one after another, each on its own cluster.
+var suite struct {
+	cfg       config
+	scenarios []*scenario.Scenario
+	skip      map[string]string
+	plan      upgrade.Plan
+	preflight []upgrade.Finding
+	recorder  *report.Recorder
+	records   map[upgrade.Strategy]*upgrade.StrategyRecord
+	reportDir string
+}
+
+func TestUpgrade(t *testing.T) {
+	RegisterFailHandler(Fail)
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite.cfg = cfg
+	if suite.scenarios, err = loadScenarios(cfg); err != nil {
+		t.Fatal(err)
+	}
+	suite.skip = skipReasons(cfg, suite.scenarios)
+	probe, err := upgrade.ChooseProbe(suite.scenarios, suite.skip, cfg.upgrade.Probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterPlan, err := cluster.Decide(cfg.cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite.plan, err = upgrade.NewPlan(upgrade.PlanInputs{From: cfg.upgrade.From, To: cfg.upgrade.To,
+		Strategies: cfg.upgrade.Strategies, ClusterBase: clusterPlan.Name, Probe: probe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Preflight: before anything slow, and in a dry run too.
+	var refused error
+	suite.preflight, refused = upgrade.Preflight(upgrade.PreflightInput{
+		From: cfg.upgrade.From, To: cfg.upgrade.To, Strategies: cfg.upgrade.Strategies,
+		NodeImage: clusterPlan.NodeImage, ClusterMode: clusterPlan.Mode.String(),
+	})
+	if refused == nil {
+		for _, sp := range suite.plan.Strategies {
+			if _, err := cluster.Decide(withName(cfg.cluster, sp.Cluster)); err != nil {
+				refused = fmt.Errorf("%w: strategy %s: %v", upgrade.ErrRefused, sp.Strategy, err)
+			}
+		}
+	}
+	if cfg.dryRun {
+		if err := printPlan(cfg, clusterPlan); err != nil {
+			t.Fatal(err)
+		}
+		if refused != nil {
+			t.Fatal(refused)
+		}
+		return
+	}
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	for _, f := range suite.preflight {
+		if f.Level == upgrade.Warn {
+			fmt.Fprintf(os.Stderr, "preflight %s\n", f)
+		}
+	}
+	if len(suite.scenarios) == 0 {
+		t.Fatalf("no scenario in %s matches LABEL_FILTER=%q", cfg.scenarios, cfg.labelFilter)
+	}
+
+	suite.reportDir = run.ReportDir(cfg.root, cfg.reports, cfg.runID)
+	suite.recorder = report.NewRecorder(cfg.runID, "upgrade", report.Istio{Version: cfg.upgrade.To},
+		&report.Cluster{Provider: "kind", NodeImage: clusterPlan.NodeImage, External: cfg.external})
+	suite.records = map[upgrade.Strategy]*upgrade.StrategyRecord{}
+
+	ReportAfterSuite("reports", func(r Report) {
+		Expect(run.WriteGinkgoReports(suite.reportDir, r)).To(Succeed())
+		rep := suite.recorder.Finish()
+		rep.Upgrade = upgrade.Summarize(rep, suite.plan, suite.records, suite.preflight)
+		Expect(report.Write(suite.reportDir, rep)).To(Succeed())
+		fmt.Fprintf(os.Stderr, "reports written to %s\n", suite.reportDir)
+	})
+
+	for _, sp := range suite.plan.Strategies {
+		describeStrategy(sp)
+	}
+	RunSpecs(t, "egress upgrade gate "+cfg.upgrade.From+" → "+cfg.upgrade.To)
+}
+
+// describeStrategy builds one strategy's Ordered container from its plan.
+func describeStrategy(sp upgrade.StrategyPlan) {
+	rec := &upgrade.StrategyRecord{Plan: sp}
+	suite.records[sp.Strategy] = rec
+	env := &strategyEnv{plan: sp, record: rec}
+	Describe("upgrade "+string(sp.Strategy), Ordered, ContinueOnFailure, Label(upgrade.Label, string(sp.Strategy)), func() {
+		BeforeAll(func(ctx SpecContext) {
+			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(20*time.Minute))
+			env.bringUp(ctx)
+		}, NodeTimeout(60*time.Minute))
+
+		for i, st := range sp.Stages {
+			switch {
+			case st.Prove != nil:
+				phase := *st.Prove
+				for _, s := range suite.scenarios {
+					for j, step := range s.Steps {
+						It(fmt.Sprintf("%s: %s / %s", phase.Name, s.Name, step.Name), func(ctx SpecContext) {
+							env.proveStep(ctx, phase, s, j)
+						}, SpecTimeout(suite.cfg.timeouts.Converge+10*time.Minute))
+					}
+				}
+			case st.Window != nil:
+				w := *st.Window
+				next := nextPhase(sp.Stages[i+1:])
+				It("window "+w.Name, func(ctx SpecContext) {
+					env.runWindow(ctx, w, next)
+				}, SpecTimeout(windowTimeout()))
+			}
+		}
+	})
+}
+
+// nextPhase is the phase proven after a window: where its proxies end up.
+func nextPhase(rest []upgrade.Stage) string {
+	for _, st := range rest {
+		if st.Prove != nil {
+			return st.Prove.Name
+		}
+	}
+	return ""
+}
+
+// windowTimeout bounds one upgrade window spec: the prober's own bound plus
+// the time to judge its last probes.
+func windowTimeout() time.Duration {
+	return suite.cfg.upgrade.Timeouts.WithDefaults().Window + 10*time.Minute
+}
+
+func withName(o cluster.Options, name string) cluster.Options {
+	o.Name = name
+	return o
+}
+
+// printPlan renders the whole upgrade plan, touching nothing.
+func printPlan(cfg config, cp cluster.Plan) error {
+	var b bytes.Buffer
+	in, err := renderInputs(cfg, cp)
+	if err != nil {
+		return err
+	}
+	if err := suite.plan.Render(&b, in); err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(b.Bytes())
+	return err
+}
+
+// nodeImage is the node image every strategy's cluster runs.
+func nodeImage(cfg config) string {
+	if cfg.cluster.NodeImage != "" {
+		return cfg.cluster.NodeImage
+	}
+	return versions.KindNodeImage
+}

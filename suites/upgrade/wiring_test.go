@@ -1,0 +1,569 @@
+package upgrade_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
+	"sigs.k8s.io/e2e-framework/support"
+
+	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/evidence"
+	"github.com/egress-conformance/egress-conformance/pkg/external"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
+	"github.com/egress-conformance/egress-conformance/pkg/probe"
+	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/run"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
+)
+
+// strategyEnv is one strategy's cluster and everything connected to it.
+type strategyEnv struct {
+	plan   upgrade.StrategyPlan
+	record *upgrade.StrategyRecord
+
+	provider *cluster.Provider
+	envCfg   *envconf.Config
+	restCfg  *rest.Config
+	kube     kubernetes.Interface
+	cluster  *deploy.Cluster
+	exec     probe.Executor
+	logs     evidence.LogSource
+	istio    upgrade.MeshIstio
+	standin  *external.Standin
+	// adapted holds each scenario as applied (hermetic mode adapts TLS
+	// origination to the stand-in); clients the client Deployments by client.
+	adapted map[string]*scenario.Scenario
+	clients map[scenario.ClientRef]deploy.ClientPod
+	// blocked says why the remaining specs cannot run (an upgrade action failed).
+	blocked string
+	failed  bool
+}
+
+// bringUp creates the strategy's cluster, installs FROM, deploys every client
+// and checks every proxy runs FROM.
+func (env *strategyEnv) bringUp(ctx context.Context) {
+	cfg := suite.cfg
+	env.record.Ran = true
+	var err error
+	env.provider, err = cluster.NewProvider(withName(cfg.cluster, env.plan.Cluster))
+	Expect(err).NotTo(HaveOccurred())
+	p, err := env.provider.Plan()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(p.Mode).To(Equal(cluster.ModeCreate), "preflight lets only fresh kind clusters through")
+
+	By("checking that Docker is usable")
+	Expect(cluster.CheckDocker(ctx)).To(Succeed())
+
+	// Both istioctl binaries before the cluster: a missing release fails in seconds.
+	ctls := map[string]mesh.Istioctl{}
+	for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
+		By("getting istioctl " + v.version)
+		ctl, err := mesh.Acquire(ctx, mesh.Config{Version: v.version, Istioctl: v.local, CacheRoot: cfg.cacheRoot}, mesh.Downloader{}, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		ctls[v.version] = ctl
+	}
+
+	By(fmt.Sprintf("creating kind cluster %s (%s)", env.plan.Cluster, p))
+	kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
+	Expect(err).NotTo(HaveOccurred())
+	env.envCfg = envconf.New()
+	_, err = envfuncs.CreateClusterWithConfig(env.provider, env.provider.Name(), kindConfig)(ctx, env.envCfg)
+	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
+	env.connect(env.envCfg.KubeconfigFile())
+
+	overlay, err := mesh.DefaultOverlay()
+	Expect(err).NotTo(HaveOccurred())
+	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Kubeconfig: env.envCfg.KubeconfigFile()},
+		Timeouts: mesh.DefaultTimeouts(), Kube: env.kube, Out: GinkgoWriter}
+	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
+	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
+	Expect(env.istio.WaitReady(ctx, upgrade.DefaultRevision)).To(Succeed())
+
+	if needsGatewayAPI(suite.scenarios) {
+		By("installing the Gateway API CRDs (pinned) a scenario needs")
+		src, err := deploy.GatewayAPICRDs(ctx, cfg.root)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.runID)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	Expect(env.setUpExternal(ctx)).To(Succeed())
+
+	env.adapted = map[string]*scenario.Scenario{}
+	env.clients = map[scenario.ClientRef]deploy.ClientPod{}
+	for _, s := range suite.scenarios {
+		if _, skip := suite.skip[s.Name]; skip {
+			continue
+		}
+		as, caNamespaces := s, []string(nil)
+		if env.standin != nil {
+			as, caNamespaces, err = env.standin.AdaptScenario(s)
+			Expect(err).NotTo(HaveOccurred())
+		}
+		env.adapted[s.Name] = as
+		for _, c := range as.ClientRefs() {
+			By("creating namespace " + c.Namespace + " and deploying client " + c.Workload)
+			Expect(deploy.EnsureNamespace(ctx, env.cluster, c.Namespace, cfg.runID, true)).To(Succeed())
+			Expect(deploy.ApplySidecar(ctx, env.cluster, c.Namespace, string(as.Mesh.OutboundTrafficPolicy), cfg.runID)).To(Succeed())
+			pod, err := deploy.DeployClient(ctx, env.cluster, filepath.Join(cfg.root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, cfg.runID)
+			Expect(err).NotTo(HaveOccurred())
+			env.clients[c] = pod
+		}
+		for _, ns := range caNamespaces {
+			Expect(env.applyCAConfigMap(ctx, ns)).To(Succeed())
+		}
+	}
+
+	By("checking the egress gateway and every client run the " + env.plan.Baseline.String())
+	checks, err := env.executor().CheckBaseline(ctx, env.plan.Baseline)
+	env.record.ProxyChecks = append(env.record.ProxyChecks, checks...)
+	Expect(err).NotTo(HaveOccurred(), "before the upgrade every proxy must run FROM, or the version check proves nothing")
+	env.record.SetUp = true
+}
+
+// connect builds the clients every spec uses.
+func (env *strategyEnv) connect(kubeconfig string) {
+	var err error
+	env.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	Expect(err).NotTo(HaveOccurred())
+	env.kube, err = kubernetes.NewForConfig(env.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	env.cluster, err = deploy.NewCluster(env.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	env.exec, err = probe.NewKubeExecutor(env.restCfg)
+	Expect(err).NotTo(HaveOccurred())
+	env.logs = evidence.NewKubeLogSource(env.kube)
+}
+
+// tearDown removes what the run created and the strategy's cluster (as its
+// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE).
+func (env *strategyEnv) tearDown(ctx context.Context) {
+	if env.cluster != nil {
+		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), env.cluster, suite.cfg.runID)
+		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+		if err != nil {
+			fmt.Fprintf(GinkgoWriter, "clean-up: %v\n", err)
+		}
+	}
+	if env.standin != nil && env.kube != nil {
+		if err := env.standin.Uninstall(ctx, env.kube, env.externalOptions()); err != nil {
+			fmt.Fprintf(GinkgoWriter, "stand-in removal: %v\n", err)
+		}
+	}
+	if env.provider == nil || env.envCfg == nil {
+		return
+	}
+	env.provider.SetFailed(env.failed || env.blocked != "" || CurrentSpecReport().Failed())
+	ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
+	_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// kubeOps is the Kubernetes side of the upgrade on this cluster.
+func (env *strategyEnv) kubeOps() upgrade.Kube {
+	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.runID, Timeouts: suite.cfg.upgrade.Timeouts,
+		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }}
+}
+
+// executor runs the plan's upgrade actions on this cluster.
+func (env *strategyEnv) executor() upgrade.Executor {
+	var clients []upgrade.ProxyTarget
+	var namespaces, names []string
+	for _, s := range suite.scenarios {
+		as, ok := env.adapted[s.Name]
+		if !ok {
+			continue
+		}
+		for _, c := range as.ClientRefs() {
+			pod := env.clients[c]
+			clients = append(clients, upgrade.ProxyTarget{Role: upgrade.RoleClient, Namespace: c.Namespace, Deployment: pod.Deployment})
+			names = append(names, c.Namespace+"/"+pod.Deployment)
+			namespaces = append(namespaces, c.Namespace)
+		}
+	}
+	return upgrade.Executor{
+		Istio: env.istio, Kube: env.kubeOps(), Clients: clients, Namespaces: namespaces,
+		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
+			Clients: names, Namespaces: namespaces},
+		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) },
+	}
+}
+
+// skipIfBlocked records and skips a step when an upgrade action failed.
+func (env *strategyEnv) skipIfBlocked(record func(report.Step)) {
+	if env.blocked == "" {
+		return
+	}
+	reason := "not run: " + env.blocked
+	record(report.Step{Result: report.Skip, Reason: reason})
+	Skip(reason)
+}
+
+// proveStep applies a step of a scenario (cumulatively) and converges on it, as
+// the cluster tier does, and records it under this strategy and phase. The
+// first step starts from a mesh without the scenario's bundle; the last one
+// removes the bundle again, so the next scenario (and the next phase) starts
+// clean while namespaces and clients stay.
+func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig *scenario.Scenario, i int) {
+	sc := report.Scenario{Name: orig.Name, Source: orig.Source, Labels: orig.Labels}
+	step := orig.Steps[i]
+	record := func(st report.Step) {
+		st.Name, st.Strategy, st.Phase = step.Name, string(env.plan.Strategy), phase.Name
+		suite.recorder.Add(sc, st)
+	}
+	if reason, skip := suite.skip[orig.Name]; skip {
+		record(report.Step{Result: report.Skip, Reason: reason})
+		Skip(reason)
+	}
+	env.skipIfBlocked(record)
+	s := env.adapted[orig.Name]
+	bundleTimeout := suite.cfg.timeouts.Converge
+	if i == 0 {
+		By("removing whatever " + s.Name + "'s bundle left from an earlier phase")
+		Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, bundleTimeout)).To(Succeed())
+	}
+	if i == len(s.Steps)-1 {
+		// Whatever happens to this step: a leftover VirtualService would route the
+		// next scenario's requests.
+		DeferCleanup(func(ctx SpecContext) {
+			By("removing " + s.Name + "'s bundle before the next scenario")
+			Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, bundleTimeout)).To(Succeed())
+		}, NodeTimeout(bundleTimeout+time.Minute))
+	}
+	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.Apply, ", ")))
+	for j := 0; j <= i; j++ {
+		Expect(deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.runID)).To(Succeed())
+	}
+	ref := s.ClientFor(step.Request)
+	client, err := env.kubeOps().ResolveClient(ctx, ref.Namespace, env.clients[ref].Deployment)
+	Expect(err).NotTo(HaveOccurred())
+	gateways := plan.Gateways(s, step)
+	proxies := env.gatewayProxies(ctx, gateways)
+	t := suite.cfg.timeouts
+	r := runner.Runner{
+		Prober:        runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
+		Collector:     runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
+		ClientIP:      client.IP,
+		CurlTrustArgs: env.curlTrustArgs(),
+		GatewayHosts:  plan.Hosts(gateways),
+		Timeouts:      t,
+		OnAttempt:     func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
+	}
+	By(fmt.Sprintf("[%s, phase %s] probing %s until %d consecutive probes match (at most %s)",
+		env.plan.Strategy, phase.Name, step.Request.URL, t.Consecutive, t.Converge))
+	out := r.Converge(ctx, step)
+	reason := ""
+	if !out.Passed {
+		reason = out.Reason
+		env.failed = true
+		env.collectDiagnostics(ctx, phase.Name, s, i, client, gateways)
+	}
+	record(run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
+	Expect(out).To(runner.HaveConverged())
+}
+
+// runWindow runs an upgrade window's actions with the background prober
+// watching, and records both.
+func (env *strategyEnv) runWindow(ctx context.Context, w upgrade.Window, phase string) {
+	if env.blocked != "" {
+		Skip("not run: " + env.blocked)
+	}
+	var mon *upgrade.Monitor
+	var proberErr error
+	if pc := suite.plan.Probe; pc.Enabled() {
+		mon, proberErr = env.startProber(ctx, w, pc)
+		if proberErr != nil {
+			env.record.Notes = append(env.record.Notes, fmt.Sprintf("window %s: background prober not started: %v", w.Name, proberErr))
+		}
+	} else {
+		env.record.Notes = append(env.record.Notes, "background prober off: "+pc.Reason)
+	}
+	By(fmt.Sprintf("[%s] window %s: %d actions", env.plan.Strategy, w.Name, len(w.Actions)))
+	res := env.executor().RunWindow(ctx, w, phase)
+	env.record.Actions = append(env.record.Actions, res.Actions...)
+	env.record.ProxyChecks = append(env.record.ProxyChecks, res.ProxyChecks...)
+	var disrupted, cleanup error
+	if mon != nil {
+		d := mon.Stop()
+		env.record.Disruptions = append(env.record.Disruptions, d)
+		fmt.Fprintf(GinkgoWriter, "disruption during %s: %s\n", w.Name, d.WindowOfDisruption())
+		if env.plan.Strategy == upgrade.Canary {
+			disrupted = upgrade.DisruptionErr(d)
+		}
+	}
+	if res.Err != nil {
+		env.blocked = res.Err.Error()
+		env.collectMeshDiagnostics(ctx, w.Name)
+	}
+	if pc := suite.plan.Probe; pc.Enabled() && env.adapted[pc.Scenario.Name] != nil {
+		cleanup = upgrade.DeleteBundle(context.WithoutCancel(ctx), env.cluster.Client, env.adapted[pc.Scenario.Name], suite.cfg.runID,
+			time.Second, suite.cfg.timeouts.Converge)
+	}
+	Expect(errors.Join(res.Err, proberErr, disrupted, cleanup)).NotTo(HaveOccurred())
+}
+
+// startProber puts the prober's scenario in place up to its step, waits until
+// that step holds (so the first probes do not measure Istio's config push), and
+// starts probing.
+func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc upgrade.ProbeChoice) (*upgrade.Monitor, error) {
+	s := env.adapted[pc.Scenario.Name]
+	step := s.Steps[pc.Step]
+	By(fmt.Sprintf("putting %s in place for the background prober", pc))
+	if err := upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, suite.cfg.timeouts.Converge); err != nil {
+		return nil, err
+	}
+	for j := 0; j <= pc.Step; j++ {
+		if err := deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.runID); err != nil {
+			return nil, err
+		}
+	}
+	resolve := func(ctx context.Context) (upgrade.ProbeTarget, error) { return env.probeTarget(ctx, s, pc.Step) }
+	t, err := resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := runner.Runner{Prober: t.Prober, Collector: t.Collector, ClientIP: t.ClientIP, GatewayHosts: t.GatewayHosts,
+		CurlTrustArgs: env.curlTrustArgs(), Timeouts: suite.cfg.timeouts}
+	if out := r.Converge(ctx, step); !out.Passed {
+		return nil, fmt.Errorf("%s did not hold before the window: %w", pc, out.Err())
+	}
+	ut := suite.cfg.upgrade.Timeouts.WithDefaults()
+	ref := s.ClientFor(step.Request)
+	d := upgrade.Disruption{
+		Window: w.Name, Scenario: s, Step: pc.Step, Client: ref.Namespace + "/" + env.clients[ref].Deployment,
+		Resolve: resolve, Interval: ut.ProbeInterval, Bound: ut.Window,
+		Curl: suite.cfg.timeouts.Curl, TrustArgs: env.curlTrustArgs(),
+		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) },
+	}
+	By(fmt.Sprintf("background prober: %s every %s", pc, ut.ProbeInterval))
+	return d.Start(ctx), nil
+}
+
+// probeTarget looks up, for one background probe, the client pod to send from
+// and the gateway pods whose logs judge it: the upgrade restarts both.
+func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i int) (upgrade.ProbeTarget, error) {
+	step := s.Steps[i]
+	ref := s.ClientFor(step.Request)
+	client, err := env.kubeOps().ResolveClient(ctx, ref.Namespace, env.clients[ref].Deployment)
+	if err != nil {
+		return upgrade.ProbeTarget{}, err
+	}
+	gateways := plan.Gateways(s, step)
+	var proxies []evidence.Proxy
+	for _, g := range gateways {
+		got, err := evidence.GatewayProxies(ctx, env.kube, g.Namespace, g.Selector)
+		if err != nil {
+			return upgrade.ProbeTarget{}, err
+		}
+		proxies = append(proxies, got...)
+	}
+	t := suite.cfg.timeouts
+	return upgrade.ProbeTarget{
+		Prober:       runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
+		Collector:    runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
+		ClientIP:     client.IP,
+		Client:       client.Namespace + "/" + client.Name,
+		GatewayHosts: plan.Hosts(gateways),
+	}, nil
+}
+
+// gatewayProxies lists the pods of every gateway of the step, waiting (bounded)
+// for Gateway API deployments, which istiod creates after the Gateway is applied.
+func (env *strategyEnv) gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
+	var all []evidence.Proxy
+	for _, g := range gateways {
+		var got []evidence.Proxy
+		Eventually(func(ctx context.Context) error {
+			var err error
+			got, err = evidence.GatewayProxies(ctx, env.kube, g.Namespace, g.Selector)
+			return err
+		}).WithContext(ctx).WithTimeout(suite.cfg.timeouts.Converge).WithPolling(2*time.Second).Should(Succeed(),
+			"no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
+		all = append(all, got...)
+	}
+	return all
+}
+
+// setUpExternal installs the hermetic stand-in on this cluster (EXTERNAL=cluster).
+func (env *strategyEnv) setUpExternal(ctx context.Context) error {
+	if suite.cfg.external != string(external.ModeCluster) {
+		return nil
+	}
+	By("installing the hermetic stand-in for the external hosts")
+	ca, err := external.GenerateCA()
+	if err != nil {
+		return err
+	}
+	if env.standin, err = external.New(external.Config{RunID: suite.cfg.runID}, ca); err != nil {
+		return err
+	}
+	return env.standin.Install(ctx, env.kube, env.externalOptions())
+}
+
+func (env *strategyEnv) externalOptions() external.InstallOptions {
+	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster}
+}
+
+func (env *strategyEnv) curlTrustArgs() []string {
+	if env.standin == nil {
+		return nil
+	}
+	return env.standin.CurlTrustArgs()
+}
+
+// applyCAConfigMap gives a namespace the stand-in's CA, labelled with the run.
+func (env *strategyEnv) applyCAConfigMap(ctx context.Context, namespace string) error {
+	cm := env.standin.CAConfigMap(namespace)
+	if cm.Labels == nil {
+		cm.Labels = map[string]string{}
+	}
+	cm.Labels[deploy.RunLabel] = suite.cfg.runID
+	_, err := env.kube.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return nil // created by this run for an earlier scenario sharing the namespace
+	}
+	return err
+}
+
+// collectDiagnostics writes what is needed to debug a failed step under
+// reports/<run-id>/<strategy>-<phase>/<scenario>/.
+func (env *strategyEnv) collectDiagnostics(ctx context.Context, phase string, s *scenario.Scenario, step int, client deploy.ClientPod, gateways []plan.Gateway) {
+	dir := diag.Dir(filepath.Join(suite.reportDir, string(env.plan.Strategy)+"-"+phase), s.Name)
+	By("collecting diagnostics into " + dir)
+	extra := map[string]string{}
+	for _, g := range gateways[1:] {
+		extra[g.Namespace] = g.Selector
+	}
+	t := diag.Target{
+		Namespace:      client.Namespace,
+		ClientSelector: "app=" + client.Deployment,
+		ExtraGateways:  extra,
+		Bundle:         s.Steps[step].Bundle,
+		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("strategy %s phase %s: scenario %s step %s failed at %s; see the conformance report\n",
+			env.plan.Strategy, phase, s.Name, s.Steps[step].Name, time.Now().UTC().Format(time.RFC3339)))},
+	}
+	env.collect(ctx, dir, t)
+}
+
+// collectMeshDiagnostics writes the mesh's state after a failed upgrade window.
+func (env *strategyEnv) collectMeshDiagnostics(ctx context.Context, window string) {
+	dir := filepath.Join(suite.reportDir, string(env.plan.Strategy)+"-window-"+strings.ReplaceAll(window, " ", "-"))
+	By("collecting diagnostics into " + dir)
+	var namespaces []string
+	for _, s := range env.adapted {
+		for _, c := range s.ClientRefs() {
+			namespaces = append(namespaces, c.Namespace)
+		}
+	}
+	t := diag.Target{Namespace: mesh.IstioNamespace, ExtraNamespaces: namespaces,
+		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("strategy %s: window %s failed: %s\n", env.plan.Strategy, window, env.blocked))}}
+	env.collect(ctx, dir, t)
+}
+
+func (env *strategyEnv) collect(ctx context.Context, dir string, t diag.Target) {
+	if env.standin != nil {
+		t.ExtraNamespaces = append(t.ExtraNamespaces, env.standin.Config.WithDefaults().Namespace)
+	}
+	c := diag.Collector{Client: env.kube, Exec: env.exec}
+	if err := c.Collect(context.WithoutCancel(ctx), dir, t); err != nil {
+		fmt.Fprintf(GinkgoWriter, "diagnostics incomplete (see %s): %v\n", filepath.Join(dir, "errors.txt"), err)
+	}
+}
+
+// renderInputs gathers what the DRY_RUN plan prints.
+func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
+	kc, err := cluster.ResolveKindConfig(cp.KindConfig)
+	if err != nil {
+		return upgrade.RenderInputs{}, err
+	}
+	kindConfig := func(name string) (string, error) {
+		kind, err := cluster.KindConfig(kc, name, cp.NodeImage)
+		if err != nil {
+			return "", err
+		}
+		raw, err := cluster.RenderKindConfig(kind)
+		return string(raw), err
+	}
+	var clients, namespaces []string
+	var selected []*scenario.Scenario
+	for _, s := range suite.scenarios {
+		if _, skip := suite.skip[s.Name]; !skip {
+			selected = append(selected, s)
+		}
+	}
+	clients = upgrade.ClientDeployments(selected, func(w string) string { return w })
+	namespaces = upgrade.ClientNamespaces(selected)
+	istioctl := map[string]string{}
+	for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
+		if v.local != "" {
+			istioctl[v.version] = v.local + " (must report " + v.version + ")"
+		} else {
+			istioctl[v.version] = mesh.IstioctlCachePath(cfg.cacheRoot, v.version) + " (downloaded from the Istio release and checked against its sha256 when missing)"
+		}
+	}
+	scenarios := plan.Inputs{RunID: cfg.runID, Skip: suite.skip, CurlTimeout: cfg.timeouts.Curl, Converge: cfg.timeouts.Converge,
+		Consecutive: cfg.timeouts.Consecutive, Scenarios: suite.scenarios}
+	in := upgrade.RenderInputs{
+		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
+			Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
+		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: scenarios,
+		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
+	}
+	if pc := suite.plan.Probe; pc.Enabled() {
+		step := pc.Scenario.Steps[pc.Step]
+		c := pc.Scenario.ClientFor(step.Request)
+		p := probe.Prober{Namespace: c.Namespace, Pod: "<the client Deployment's Ready pod at the time: deploy/" + c.Workload + ">", Container: c.Workload}
+		in.ProbeCommand = p.Describe(probe.Request{URL: step.Request.URL, RequestID: probe.NewRequestID(), Timeout: cfg.timeouts.Curl})
+	}
+	if cfg.external == string(external.ModeCluster) {
+		// The DestinationRules that originate TLS are shown as the stand-in adapts
+		// them; the CA is generated per run, so this one is a sample.
+		ca, err := external.GenerateCA()
+		if err != nil {
+			return in, err
+		}
+		st, err := external.New(external.Config{RunID: cfg.runID}, ca)
+		if err != nil {
+			return in, err
+		}
+		adapted := make([]*scenario.Scenario, len(suite.scenarios))
+		for i, s := range suite.scenarios {
+			if adapted[i], _, err = st.AdaptScenario(s); err != nil {
+				return in, err
+			}
+		}
+		in.Scenarios.Scenarios = adapted
+		in.Scenarios.External = cfg.external
+	}
+	return in, nil
+}
+
+func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
+	for _, s := range scenarios {
+		for _, st := range s.Steps {
+			for _, o := range st.Bundle {
+				if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
