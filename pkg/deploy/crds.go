@@ -37,11 +37,43 @@ type CRDSource struct {
 	Files []string
 }
 
-// GatewayAPICRDs is the standard channel of the Gateway API
-// (config/crd/standard/*.yaml) of sigs.k8s.io/gateway-api at the version the go.mod
-// in moduleRoot requires ("" = the enclosing module of the working directory),
-// which must equal versions.env's GATEWAY_API_VERSION.
-func GatewayAPICRDs(ctx context.Context, moduleRoot string) (CRDSource, error) {
+// GatewayAPIChannel is a release channel of the Gateway API CRDs.
+type GatewayAPIChannel string
+
+const (
+	// StandardChannel serves the GA and beta versions.
+	StandardChannel GatewayAPIChannel = "standard"
+	// ExperimentalChannel also serves the alpha versions (TLSRoute v1alpha2 and
+	// v1alpha3, TCPRoute v1alpha2, BackendTLSPolicy v1alpha3 in v1.6.0) that
+	// Istio's egress examples still use.
+	ExperimentalChannel GatewayAPIChannel = "experimental"
+)
+
+// ChannelFor is the channel the scenarios need: experimental when a bundle uses an
+// alpha Gateway API version, which the standard channel does not serve (the bundle
+// would pass the offline tier and fail on the cluster), standard otherwise.
+func ChannelFor(ss []*scenario.Scenario) GatewayAPIChannel {
+	for _, s := range ss {
+		for _, st := range s.Steps {
+			for _, o := range st.Bundle {
+				if gv, err := schema.ParseGroupVersion(o.APIVersion); err == nil && gv.Group == GatewayAPIGroup &&
+					strings.Contains(gv.Version, "alpha") {
+					return ExperimentalChannel
+				}
+			}
+		}
+	}
+	return StandardChannel
+}
+
+// GatewayAPICRDs is a channel of the Gateway API CRDs (config/crd/<channel>/*.yaml)
+// of sigs.k8s.io/gateway-api at the version the go.mod in moduleRoot requires (""
+// = the enclosing module of the working directory), which must equal
+// versions.env's GATEWAY_API_VERSION.
+func GatewayAPICRDs(ctx context.Context, moduleRoot string, channel GatewayAPIChannel) (CRDSource, error) {
+	if channel != StandardChannel && channel != ExperimentalChannel {
+		return CRDSource{}, fmt.Errorf("Gateway API channel %q: want %s or %s", channel, StandardChannel, ExperimentalChannel)
+	}
 	version, dir, err := moduleDir(ctx, moduleRoot, GatewayAPIModule)
 	if err != nil {
 		return CRDSource{}, err
@@ -50,11 +82,13 @@ func GatewayAPICRDs(ctx context.Context, moduleRoot string) (CRDSource, error) {
 		return CRDSource{}, fmt.Errorf("%s is %s in go.mod but GATEWAY_API_VERSION=%s in versions.env: make them equal",
 			GatewayAPIModule, version, versions.GatewayAPI)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", "standard", "*.yaml"))
+	// gateway.networking.k8s.io_* only: the experimental directory also holds
+	// x-k8s.io CRDs and a ValidatingAdmissionPolicy, which no scenario needs.
+	files, err := filepath.Glob(filepath.Join(dir, "config", "crd", string(channel), GatewayAPIGroup+"_*.yaml"))
 	if err != nil || len(files) == 0 {
-		return CRDSource{}, fmt.Errorf("%s@%s: no config/crd/standard/*.yaml in %s", GatewayAPIModule, version, dir)
+		return CRDSource{}, fmt.Errorf("%s@%s: no config/crd/%s/%s_*.yaml in %s", GatewayAPIModule, version, channel, GatewayAPIGroup, dir)
 	}
-	return CRDSource{Name: "Gateway API " + version + " (standard channel)", Files: files}, nil
+	return CRDSource{Name: "Gateway API " + version + " (" + string(channel) + " channel)", Files: files}, nil
 }
 
 // IstioCRDs are Istio's CRDs (manifests/charts/base/files/crd-all.gen.yaml) of

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,7 @@ import (
 
 func TestPinnedCRDSources(t *testing.T) {
 	ctx := context.Background()
-	gw, err := GatewayAPICRDs(ctx, "../..")
+	gw, err := GatewayAPICRDs(ctx, "../..", StandardChannel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +105,37 @@ func TestInstallCRDsWaitIsBounded(t *testing.T) {
 	_, err := InstallCRDs(context.Background(), c, CRDSource{Name: "test", Files: []string{f}}, "run-1")
 	if err == nil || !strings.Contains(err.Error(), "not Established: foos.example.com (no conditions yet)") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestChannelFor(t *testing.T) {
+	obj := func(apiVersion, kind string) *scenario.Scenario {
+		return &scenario.Scenario{Steps: []scenario.Step{{Bundle: scenario.Bundle{{APIVersion: apiVersion, Kind: kind}}}}}
+	}
+	for _, tc := range []struct {
+		s    *scenario.Scenario
+		want GatewayAPIChannel
+	}{
+		{obj("networking.istio.io/v1alpha3", "VirtualService"), StandardChannel},
+		{obj("gateway.networking.k8s.io/v1", "HTTPRoute"), StandardChannel},
+		{obj("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"), StandardChannel},
+		{obj("gateway.networking.k8s.io/v1alpha2", "TLSRoute"), ExperimentalChannel},
+		{obj("gateway.networking.k8s.io/v1alpha3", "BackendTLSPolicy"), ExperimentalChannel},
+	} {
+		if got := ChannelFor([]*scenario.Scenario{tc.s}); got != tc.want {
+			t.Errorf("%s %s: channel %s, want %s", tc.s.Steps[0].Bundle[0].APIVersion, tc.s.Steps[0].Bundle[0].Kind, got, tc.want)
+		}
+	}
+	exp, err := GatewayAPICRDs(context.Background(), "../..", ExperimentalChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range exp.Files {
+		if !strings.Contains(filepath.Base(f), "gateway.networking.k8s.io_") {
+			t.Errorf("experimental source includes %s, which no scenario needs", f)
+		}
+	}
+	if _, err := GatewayAPICRDs(context.Background(), "../..", "beta"); err == nil {
+		t.Error("an unknown channel must be refused")
 	}
 }

@@ -153,7 +153,7 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 
 	if needsGatewayAPI(scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.root)
+		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.root, deploy.ChannelFor(scenarios))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.runID)
 		Expect(err).NotTo(HaveOccurred())

@@ -83,7 +83,7 @@ var _ = Describe("integration tier", Ordered, ContinueOnFailure, func() {
 				Data: map[string]string{"owner": "user"}})).To(Succeed())
 		}
 		// The user installed one Gateway API CRD themselves (from the same release).
-		src, err := deploy.GatewayAPICRDs(ctx, it.root)
+		src, err := deploy.GatewayAPICRDs(ctx, it.root, deploy.ExperimentalChannel)
 		Expect(err).NotTo(HaveOccurred())
 		crd := readCRD(src, userCRD)
 		Expect(it.c.Client.Create(ctx, crd)).To(Succeed())
@@ -94,7 +94,12 @@ var _ = Describe("integration tier", Ordered, ContinueOnFailure, func() {
 
 	Describe("CRDs from the pinned modules", func() {
 		It("installs the missing Istio and Gateway API CRDs, Established, and leaves the user's alone", func(ctx SpecContext) {
-			for _, get := range []func(context.Context, string) (deploy.CRDSource, error){deploy.IstioCRDs, deploy.GatewayAPICRDs} {
+			// The experimental channel: the scenario contract accepts Gateway API alpha
+			// versions, which only that channel serves (deploy.ChannelFor).
+			gatewayAPI := func(ctx context.Context, root string) (deploy.CRDSource, error) {
+				return deploy.GatewayAPICRDs(ctx, root, deploy.ChannelFor([]*scenario.Scenario{everySupportedKind()}))
+			}
+			for _, get := range []func(context.Context, string) (deploy.CRDSource, error){deploy.IstioCRDs, gatewayAPI} {
 				src, err := get(ctx, it.root)
 				Expect(err).NotTo(HaveOccurred())
 				By("installing " + src.Name)

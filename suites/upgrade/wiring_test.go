@@ -99,7 +99,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	if needsGatewayAPI(suite.scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, cfg.root)
+		src, err := deploy.GatewayAPICRDs(ctx, cfg.root, deploy.ChannelFor(suite.scenarios))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.runID)
 		Expect(err).NotTo(HaveOccurred())
