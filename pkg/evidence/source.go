@@ -122,3 +122,22 @@ func hasContainer(pod corev1.Pod, name string) bool {
 	}
 	return false
 }
+
+// WaitGatewayProxies polls GatewayProxies until the selector matches a running
+// gateway pod or timeout passes. Gateway API deployments appear only after istiod
+// has reconciled the Gateway, so a step that just applied one must wait for them.
+func WaitGatewayProxies(ctx context.Context, client kubernetes.Interface, namespace, labelSelector string, timeout, poll time.Duration) ([]Proxy, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		proxies, err := GatewayProxies(ctx, client, namespace, labelSelector)
+		if err == nil {
+			return proxies, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waited %s: %w", timeout, err)
+		case <-time.After(poll):
+		}
+	}
+}

@@ -95,3 +95,20 @@ func TestGatewayProxies(t *testing.T) {
 		t.Errorf("no pod: err = %v, want one naming the namespace", err)
 	}
 }
+
+func TestWaitGatewayProxies(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	if _, err := WaitGatewayProxies(ctx, cs, "ns", "gateway.networking.k8s.io/gateway-name=gw", 50*time.Millisecond, 10*time.Millisecond); err == nil ||
+		!strings.Contains(err.Error(), "waited 50ms") {
+		t.Fatalf("no pod: want a bounded wait that says so, got %v", err)
+	}
+	gw := pod("ns", "gw-istio-0", map[string]string{"gateway.networking.k8s.io/gateway-name": "gw"}, corev1.PodRunning, "10.0.0.9", ProxyContainer)
+	if _, err := cs.CoreV1().Pods("ns").Create(ctx, gw, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := WaitGatewayProxies(ctx, cs, "ns", "gateway.networking.k8s.io/gateway-name=gw", time.Second, 10*time.Millisecond)
+	if err != nil || len(got) != 1 || got[0].Pod != "gw-istio-0" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+}

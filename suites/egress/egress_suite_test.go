@@ -62,23 +62,23 @@ func TestEgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	suite.cfg = cfg
-	scenarios, err := loadScenarios(cfg)
+	scenarios, err := cfg.LoadScenarios()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.dryRun {
+	if cfg.DryRun {
 		if err := printPlan(cfg, scenarios); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if len(scenarios) == 0 {
-		t.Fatalf("no scenarios in %s", cfg.scenarios)
+		t.Fatalf("no scenarios in %s", cfg.Scenarios)
 	}
 
-	suite.reportDir = run.ReportDir(cfg.root, cfg.reports, cfg.runID)
-	suite.recorder = report.NewRecorder(cfg.runID, "cluster", report.Istio{Version: cfg.mesh.Version},
-		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.external})
+	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
+	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", report.Istio{Version: cfg.mesh.Version},
+		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.External})
 
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		return []byte(bringUp(ctx, scenarios))
@@ -107,7 +107,7 @@ func TestEgress(t *testing.T) {
 func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 	cfg := suite.cfg
 	var err error
-	suite.provider, err = cluster.NewProvider(cfg.cluster)
+	suite.provider, err = cluster.NewProvider(cfg.Cluster)
 	Expect(err).NotTo(HaveOccurred())
 	p, err := suite.provider.Plan()
 	Expect(err).NotTo(HaveOccurred())
@@ -153,9 +153,9 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 
 	if needsGatewayAPI(scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.root, deploy.ChannelFor(scenarios))
+		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.Root, deploy.ChannelFor(scenarios))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.runID)
+		_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.RunID)
 		Expect(err).NotTo(HaveOccurred())
 	}
 	Expect(setUpExternal(ctx, scenarios)).To(Succeed())
@@ -180,8 +180,8 @@ func connect(kubeconfig string) {
 // the cluster stays, and the cluster as its plan says.
 func tearDown(ctx context.Context) {
 	if suite.cluster != nil {
-		By("deleting what this run created (label " + deploy.RunLabel + "=" + suite.cfg.runID + ")")
-		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), suite.cluster, suite.cfg.runID)
+		By("deleting what this run created (label " + deploy.RunLabel + "=" + suite.cfg.RunID + ")")
+		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), suite.cluster, suite.cfg.RunID)
 		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
 		Expect(err).NotTo(HaveOccurred())
 	}
@@ -205,7 +205,7 @@ func describeScenario(s *scenario.Scenario) {
 		sc := report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels}
 
 		BeforeAll(func(ctx SpecContext) {
-			if reason, skip := skipReason(s); skip {
+			if reason, skip := suite.cfg.SkipReason(s); skip {
 				for _, st := range s.Steps {
 					suite.recorder.Add(sc, report.Step{Name: st.Name, Result: report.Skip, Reason: reason})
 				}
@@ -221,10 +221,10 @@ func describeScenario(s *scenario.Scenario) {
 			}
 			for _, c := range s.ClientRefs() {
 				By("creating namespace " + c.Namespace + " with the " + string(s.Mesh.OutboundTrafficPolicy) + " Sidecar")
-				Expect(deploy.EnsureNamespace(ctx, suite.cluster, c.Namespace, suite.cfg.runID, true)).To(Succeed())
-				Expect(deploy.ApplySidecar(ctx, suite.cluster, c.Namespace, string(s.Mesh.OutboundTrafficPolicy), suite.cfg.runID)).To(Succeed())
+				Expect(deploy.EnsureNamespace(ctx, suite.cluster, c.Namespace, suite.cfg.RunID, true)).To(Succeed())
+				Expect(deploy.ApplySidecar(ctx, suite.cluster, c.Namespace, string(s.Mesh.OutboundTrafficPolicy), suite.cfg.RunID)).To(Succeed())
 				By("deploying client " + c.Workload + " in " + c.Namespace + " (Ready with istio-proxy)")
-				pod, err := deploy.DeployClient(ctx, suite.cluster, filepath.Join(suite.cfg.root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, suite.cfg.runID)
+				pod, err := deploy.DeployClient(ctx, suite.cluster, filepath.Join(suite.cfg.Root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, suite.cfg.RunID)
 				Expect(err).NotTo(HaveOccurred())
 				clients[c] = pod
 			}
@@ -234,7 +234,7 @@ func describeScenario(s *scenario.Scenario) {
 			}
 			DeferCleanup(func(ctx SpecContext) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
-				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.runID)).To(Succeed())
+				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
 			}, NodeTimeout(5*time.Minute))
 		}, NodeTimeout(10*time.Minute))
 
@@ -242,14 +242,14 @@ func describeScenario(s *scenario.Scenario) {
 			It(step.Name, func(ctx SpecContext) {
 				if i > 0 || len(step.Apply) > 0 {
 					By(fmt.Sprintf("applying %s", strings.Join(step.Apply, ", ")))
-					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.runID)).To(Succeed())
+					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
 				}
 				client := clients[s.ClientFor(step.Request)]
 				gateways := plan.Gateways(s, step)
 				By("finding the egress gateway pods to read logs from")
 				proxies := gatewayProxies(ctx, gateways)
 
-				t := suite.cfg.timeouts
+				t := suite.cfg.Timeouts
 				r := runner.Runner{
 					Prober:        runner.NewProber(suite.exec, client.Namespace, client.Name, client.Container, t),
 					Collector:     runner.NewCollector(suite.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
@@ -269,7 +269,7 @@ func describeScenario(s *scenario.Scenario) {
 					collectDiagnostics(ctx, s, i, client, gateways)
 				}
 				Expect(out).To(runner.HaveConverged())
-			}, SpecTimeout(suite.cfg.timeouts.Converge+5*time.Minute))
+			}, SpecTimeout(suite.cfg.Timeouts.Converge+5*time.Minute))
 		}
 	})
 }
@@ -279,13 +279,8 @@ func describeScenario(s *scenario.Scenario) {
 func gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
 	var all []evidence.Proxy
 	for _, g := range gateways {
-		var got []evidence.Proxy
-		Eventually(func(ctx context.Context) error {
-			var err error
-			got, err = evidence.GatewayProxies(ctx, suite.kube, g.Namespace, g.Selector)
-			return err
-		}).WithContext(ctx).WithTimeout(suite.cfg.timeouts.Converge).WithPolling(2*time.Second).Should(Succeed(),
-			"no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
+		got, err := evidence.WaitGatewayProxies(ctx, suite.kube, g.Namespace, g.Selector, suite.cfg.Timeouts.Converge, 2*time.Second)
+		Expect(err).NotTo(HaveOccurred(), "no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
 		all = append(all, got...)
 	}
 	return all
@@ -298,18 +293,6 @@ func record(sc report.Scenario, step scenario.Step, out runner.Outcome) {
 		reason = out.Reason
 	}
 	suite.recorder.Add(sc, run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
-}
-
-func skipReason(s *scenario.Scenario) (string, bool) {
-	if r, ok := suite.cfg.skip[s.Name]; ok {
-		return "skip list: " + r, true
-	}
-	if suite.cfg.external == "cluster" {
-		if ok, why := hermeticSupports(s); !ok {
-			return "hermetic mode (EXTERNAL=cluster) cannot serve it: " + why, true
-		}
-	}
-	return "", false
 }
 
 func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
@@ -326,8 +309,8 @@ func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
 }
 
 func nodeImage(cfg config) string {
-	if cfg.cluster.NodeImage != "" {
-		return cfg.cluster.NodeImage
+	if cfg.Cluster.NodeImage != "" {
+		return cfg.Cluster.NodeImage
 	}
 	return versions.KindNodeImage
 }

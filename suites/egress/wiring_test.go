@@ -20,6 +20,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -29,24 +30,24 @@ var standin *external.Standin
 // printPlan renders what `make e2e` would do, touching nothing: no Docker, no
 // cluster, no download.
 func printPlan(cfg config, scenarios []*scenario.Scenario) error {
-	p, err := cluster.Decide(cfg.cluster)
+	p, err := cluster.Decide(cfg.Cluster)
 	if err != nil {
 		return err
 	}
 	in := plan.Inputs{
-		RunID:        cfg.runID,
+		RunID:        cfg.RunID,
 		IstioVersion: cfg.mesh.Version,
 		Istioctl:     istioctlSource(cfg.mesh),
-		External:     cfg.external,
+		External:     cfg.External,
 		Skip:         map[string]string{},
-		CurlTimeout:  cfg.timeouts.Curl,
-		Converge:     cfg.timeouts.Converge,
-		Consecutive:  cfg.timeouts.Consecutive,
+		CurlTimeout:  cfg.Timeouts.Curl,
+		Converge:     cfg.Timeouts.Converge,
+		Consecutive:  cfg.Timeouts.Consecutive,
 		Scenarios:    scenarios,
 	}
 	in.Cluster = plan.ClusterInputs{Mode: p.Mode.String(), Name: p.Name, NodeImage: p.NodeImage, Keep: keepWords(p)}
 	if p.Mode == cluster.ModeExisting {
-		in.Cluster.Name = "context " + p.Context + " of " + firstOf(p.Kubeconfig, "~/.kube/config")
+		in.Cluster.Name = "context " + p.Context + " of " + settings.FirstOf(p.Kubeconfig, "~/.kube/config")
 	} else {
 		path, err := cluster.ResolveKindConfig(p.KindConfig)
 		if err != nil {
@@ -67,14 +68,14 @@ func printPlan(cfg config, scenarios []*scenario.Scenario) error {
 		return err
 	}
 	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Context: p.Context})
-	if cfg.external == "cluster" {
+	if cfg.External == "cluster" {
 		// Show what will really be applied: a CA is generated per run, so this one
 		// is a sample, but the adapted rules have exactly this shape.
 		ca, err := external.GenerateCA()
 		if err != nil {
 			return err
 		}
-		st, err := external.New(external.Config{RunID: cfg.runID}, ca)
+		st, err := external.New(external.Config{RunID: cfg.RunID}, ca)
 		if err != nil {
 			return err
 		}
@@ -86,15 +87,11 @@ func printPlan(cfg config, scenarios []*scenario.Scenario) error {
 		in.Scenarios = scenarios
 	}
 	for _, s := range scenarios {
-		if r, ok := cfg.skip[s.Name]; ok {
-			in.Skip[s.Name] = "skip list: " + r
-		} else if cfg.external == "cluster" {
-			if ok, why := external.Supports(s); !ok {
-				in.Skip[s.Name] = "hermetic mode cannot serve it: " + why
-			}
+		if why, skip := cfg.SkipReason(s); skip {
+			in.Skip[s.Name] = why
 		}
 	}
-	if cfg.external == "cluster" {
+	if cfg.External == "cluster" {
 		in.ExternalNotes = []string{
 			"an nginx stand-in outside the mesh (" + versions.Pins["NGINX_IMAGE"] + ") answers /ip like httpbin.org behind its load balancer",
 			"CoreDNS rewrites the scenarios' external host names to it; the original Corefile is restored afterwards",
@@ -126,17 +123,9 @@ func keepWords(p cluster.Plan) string {
 	}
 }
 
-// hermeticSupports says whether the stand-in can serve a scenario faithfully.
-func hermeticSupports(s *scenario.Scenario) (bool, string) {
-	if standin != nil {
-		return standin.Supports(s)
-	}
-	return external.Supports(s)
-}
-
 // setUpExternal installs the hermetic stand-in when EXTERNAL=cluster.
 func setUpExternal(ctx context.Context, scenarios []*scenario.Scenario) error {
-	if suite.cfg.external != "cluster" {
+	if suite.cfg.External != "cluster" {
 		return nil
 	}
 	By("installing the hermetic stand-in for the external hosts")
@@ -144,7 +133,7 @@ func setUpExternal(ctx context.Context, scenarios []*scenario.Scenario) error {
 	if err != nil {
 		return err
 	}
-	standin, err = external.New(external.Config{RunID: suite.cfg.runID}, ca)
+	standin, err = external.New(external.Config{RunID: suite.cfg.RunID}, ca)
 	if err != nil {
 		return err
 	}
@@ -217,7 +206,7 @@ func applyCAConfigMap(ctx context.Context, namespace string) error {
 	if cm.Labels == nil {
 		cm.Labels = map[string]string{}
 	}
-	cm.Labels[deploy.RunLabel] = suite.cfg.runID
+	cm.Labels[deploy.RunLabel] = suite.cfg.RunID
 	cms := suite.kube.CoreV1().ConfigMaps(namespace)
 	_, err := cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
 	if apierrors.IsAlreadyExists(err) {
@@ -225,7 +214,7 @@ func applyCAConfigMap(ctx context.Context, namespace string) error {
 		if gerr != nil {
 			return gerr
 		}
-		if cur.Labels[deploy.RunLabel] != suite.cfg.runID {
+		if cur.Labels[deploy.RunLabel] != suite.cfg.RunID {
 			return fmt.Errorf("ConfigMap %s/%s exists and is not this run's: refusing to change it", namespace, cm.Name)
 		}
 		cm.ResourceVersion = cur.ResourceVersion

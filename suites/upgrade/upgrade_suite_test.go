@@ -59,7 +59,7 @@ func TestUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clusterPlan, err := cluster.Decide(cfg.cluster)
+	clusterPlan, err := cluster.Decide(cfg.Cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +76,12 @@ func TestUpgrade(t *testing.T) {
 	})
 	if refused == nil {
 		for _, sp := range suite.plan.Strategies {
-			if _, err := cluster.Decide(withName(cfg.cluster, sp.Cluster)); err != nil {
+			if _, err := cluster.Decide(withName(cfg.Cluster, sp.Cluster)); err != nil {
 				refused = fmt.Errorf("%w: strategy %s: %v", upgrade.ErrRefused, sp.Strategy, err)
 			}
 		}
 	}
-	if cfg.dryRun {
+	if cfg.DryRun {
 		if err := printPlan(cfg, clusterPlan); err != nil {
 			t.Fatal(err)
 		}
@@ -99,12 +99,12 @@ func TestUpgrade(t *testing.T) {
 		}
 	}
 	if len(suite.scenarios) == 0 {
-		t.Fatalf("no scenario in %s matches LABEL_FILTER=%q", cfg.scenarios, cfg.labelFilter)
+		t.Fatalf("no scenario in %s matches LABEL_FILTER=%q", cfg.Scenarios, cfg.labelFilter)
 	}
 
-	suite.reportDir = run.ReportDir(cfg.root, cfg.reports, cfg.runID)
-	suite.recorder = report.NewRecorder(cfg.runID, "upgrade", report.Istio{Version: cfg.upgrade.To},
-		&report.Cluster{Provider: "kind", NodeImage: clusterPlan.NodeImage, External: cfg.external})
+	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
+	suite.recorder = report.NewRecorder(cfg.RunID, "upgrade", report.Istio{Version: cfg.upgrade.To},
+		&report.Cluster{Provider: "kind", NodeImage: clusterPlan.NodeImage, External: cfg.External})
 	suite.records = map[upgrade.Strategy]*upgrade.StrategyRecord{}
 
 	ReportAfterSuite("reports", func(r Report) {
@@ -140,7 +140,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 					for j, step := range s.Steps {
 						It(fmt.Sprintf("%s: %s / %s", phase.Name, s.Name, step.Name), func(ctx SpecContext) {
 							env.proveStep(ctx, phase, s, j)
-						}, SpecTimeout(suite.cfg.timeouts.Converge+10*time.Minute))
+						}, SpecTimeout(suite.cfg.Timeouts.Converge+10*time.Minute))
 					}
 				}
 			case st.Window != nil:
@@ -191,8 +191,8 @@ func printPlan(cfg config, cp cluster.Plan) error {
 
 // nodeImage is the node image every strategy's cluster runs.
 func nodeImage(cfg config) string {
-	if cfg.cluster.NodeImage != "" {
-		return cfg.cluster.NodeImage
+	if cfg.Cluster.NodeImage != "" {
+		return cfg.Cluster.NodeImage
 	}
 	return versions.KindNodeImage
 }

@@ -63,7 +63,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 	cfg := suite.cfg
 	env.record.Ran = true
 	var err error
-	env.provider, err = cluster.NewProvider(withName(cfg.cluster, env.plan.Cluster))
+	env.provider, err = cluster.NewProvider(withName(cfg.Cluster, env.plan.Cluster))
 	Expect(err).NotTo(HaveOccurred())
 	p, err := env.provider.Plan()
 	Expect(err).NotTo(HaveOccurred())
@@ -99,9 +99,9 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	if needsGatewayAPI(suite.scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, cfg.root, deploy.ChannelFor(suite.scenarios))
+		src, err := deploy.GatewayAPICRDs(ctx, cfg.Root, deploy.ChannelFor(suite.scenarios))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.runID)
+		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
 		Expect(err).NotTo(HaveOccurred())
 	}
 	Expect(env.setUpExternal(ctx)).To(Succeed())
@@ -120,9 +120,9 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 		env.adapted[s.Name] = as
 		for _, c := range as.ClientRefs() {
 			By("creating namespace " + c.Namespace + " and deploying client " + c.Workload)
-			Expect(deploy.EnsureNamespace(ctx, env.cluster, c.Namespace, cfg.runID, true)).To(Succeed())
-			Expect(deploy.ApplySidecar(ctx, env.cluster, c.Namespace, string(as.Mesh.OutboundTrafficPolicy), cfg.runID)).To(Succeed())
-			pod, err := deploy.DeployClient(ctx, env.cluster, filepath.Join(cfg.root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, cfg.runID)
+			Expect(deploy.EnsureNamespace(ctx, env.cluster, c.Namespace, cfg.RunID, true)).To(Succeed())
+			Expect(deploy.ApplySidecar(ctx, env.cluster, c.Namespace, string(as.Mesh.OutboundTrafficPolicy), cfg.RunID)).To(Succeed())
+			pod, err := deploy.DeployClient(ctx, env.cluster, filepath.Join(cfg.Root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, cfg.RunID)
 			Expect(err).NotTo(HaveOccurred())
 			env.clients[c] = pod
 		}
@@ -156,7 +156,7 @@ func (env *strategyEnv) connect(kubeconfig string) {
 // plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE).
 func (env *strategyEnv) tearDown(ctx context.Context) {
 	if env.cluster != nil {
-		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), env.cluster, suite.cfg.runID)
+		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), env.cluster, suite.cfg.RunID)
 		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
 		if err != nil {
 			fmt.Fprintf(GinkgoWriter, "clean-up: %v\n", err)
@@ -178,7 +178,7 @@ func (env *strategyEnv) tearDown(ctx context.Context) {
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
 func (env *strategyEnv) kubeOps() upgrade.Kube {
-	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.runID, Timeouts: suite.cfg.upgrade.Timeouts,
+	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: suite.cfg.upgrade.Timeouts,
 		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }}
 }
 
@@ -234,29 +234,29 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	}
 	env.skipIfBlocked(record)
 	s := env.adapted[orig.Name]
-	bundleTimeout := suite.cfg.timeouts.Converge
+	bundleTimeout := suite.cfg.Timeouts.Converge
 	if i == 0 {
 		By("removing whatever " + s.Name + "'s bundle left from an earlier phase")
-		Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, bundleTimeout)).To(Succeed())
+		Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
 	}
 	if i == len(s.Steps)-1 {
 		// Whatever happens to this step: a leftover VirtualService would route the
 		// next scenario's requests.
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
-			Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, bundleTimeout)).To(Succeed())
+			Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
 		}, NodeTimeout(bundleTimeout+time.Minute))
 	}
 	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.Apply, ", ")))
 	for j := 0; j <= i; j++ {
-		Expect(deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.runID)).To(Succeed())
+		Expect(deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.RunID)).To(Succeed())
 	}
 	ref := s.ClientFor(step.Request)
 	client, err := env.kubeOps().ResolveClient(ctx, ref.Namespace, env.clients[ref].Deployment)
 	Expect(err).NotTo(HaveOccurred())
 	gateways := plan.Gateways(s, step)
 	proxies := env.gatewayProxies(ctx, gateways)
-	t := suite.cfg.timeouts
+	t := suite.cfg.Timeouts
 	r := runner.Runner{
 		Prober:        runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
 		Collector:     runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
@@ -313,8 +313,8 @@ func (env *strategyEnv) runWindow(ctx context.Context, w upgrade.Window, phase s
 		env.collectMeshDiagnostics(ctx, w.Name)
 	}
 	if pc := suite.plan.Probe; pc.Enabled() && env.adapted[pc.Scenario.Name] != nil {
-		cleanup = upgrade.DeleteBundle(context.WithoutCancel(ctx), env.cluster.Client, env.adapted[pc.Scenario.Name], suite.cfg.runID,
-			time.Second, suite.cfg.timeouts.Converge)
+		cleanup = upgrade.DeleteBundle(context.WithoutCancel(ctx), env.cluster.Client, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
+			time.Second, suite.cfg.Timeouts.Converge)
 	}
 	Expect(errors.Join(res.Err, proberErr, disrupted, cleanup)).NotTo(HaveOccurred())
 }
@@ -326,11 +326,11 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	s := env.adapted[pc.Scenario.Name]
 	step := s.Steps[pc.Step]
 	By(fmt.Sprintf("putting %s in place for the background prober", pc))
-	if err := upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.runID, time.Second, suite.cfg.timeouts.Converge); err != nil {
+	if err := upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, suite.cfg.Timeouts.Converge); err != nil {
 		return nil, err
 	}
 	for j := 0; j <= pc.Step; j++ {
-		if err := deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.runID); err != nil {
+		if err := deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.RunID); err != nil {
 			return nil, err
 		}
 	}
@@ -340,7 +340,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 		return nil, err
 	}
 	r := runner.Runner{Prober: t.Prober, Collector: t.Collector, ClientIP: t.ClientIP, GatewayHosts: t.GatewayHosts,
-		CurlTrustArgs: env.curlTrustArgs(), Timeouts: suite.cfg.timeouts}
+		CurlTrustArgs: env.curlTrustArgs(), Timeouts: suite.cfg.Timeouts}
 	if out := r.Converge(ctx, step); !out.Passed {
 		return nil, fmt.Errorf("%s did not hold before the window: %w", pc, out.Err())
 	}
@@ -349,7 +349,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	d := upgrade.Disruption{
 		Window: w.Name, Scenario: s, Step: pc.Step, Client: ref.Namespace + "/" + env.clients[ref].Deployment,
 		Resolve: resolve, Interval: ut.ProbeInterval, Bound: ut.Window,
-		Curl: suite.cfg.timeouts.Curl, TrustArgs: env.curlTrustArgs(),
+		Curl: suite.cfg.Timeouts.Curl, TrustArgs: env.curlTrustArgs(),
 		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) },
 	}
 	By(fmt.Sprintf("background prober: %s every %s", pc, ut.ProbeInterval))
@@ -374,7 +374,7 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 		}
 		proxies = append(proxies, got...)
 	}
-	t := suite.cfg.timeouts
+	t := suite.cfg.Timeouts
 	return upgrade.ProbeTarget{
 		Prober:       runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
 		Collector:    runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
@@ -389,13 +389,8 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 func (env *strategyEnv) gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
 	var all []evidence.Proxy
 	for _, g := range gateways {
-		var got []evidence.Proxy
-		Eventually(func(ctx context.Context) error {
-			var err error
-			got, err = evidence.GatewayProxies(ctx, env.kube, g.Namespace, g.Selector)
-			return err
-		}).WithContext(ctx).WithTimeout(suite.cfg.timeouts.Converge).WithPolling(2*time.Second).Should(Succeed(),
-			"no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
+		got, err := evidence.WaitGatewayProxies(ctx, env.kube, g.Namespace, g.Selector, suite.cfg.Timeouts.Converge, 2*time.Second)
+		Expect(err).NotTo(HaveOccurred(), "no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
 		all = append(all, got...)
 	}
 	return all
@@ -403,7 +398,7 @@ func (env *strategyEnv) gatewayProxies(ctx context.Context, gateways []plan.Gate
 
 // setUpExternal installs the hermetic stand-in on this cluster (EXTERNAL=cluster).
 func (env *strategyEnv) setUpExternal(ctx context.Context) error {
-	if suite.cfg.external != string(external.ModeCluster) {
+	if suite.cfg.External != string(external.ModeCluster) {
 		return nil
 	}
 	By("installing the hermetic stand-in for the external hosts")
@@ -411,7 +406,7 @@ func (env *strategyEnv) setUpExternal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if env.standin, err = external.New(external.Config{RunID: suite.cfg.runID}, ca); err != nil {
+	if env.standin, err = external.New(external.Config{RunID: suite.cfg.RunID}, ca); err != nil {
 		return err
 	}
 	return env.standin.Install(ctx, env.kube, env.externalOptions())
@@ -434,7 +429,7 @@ func (env *strategyEnv) applyCAConfigMap(ctx context.Context, namespace string) 
 	if cm.Labels == nil {
 		cm.Labels = map[string]string{}
 	}
-	cm.Labels[deploy.RunLabel] = suite.cfg.runID
+	cm.Labels[deploy.RunLabel] = suite.cfg.RunID
 	_, err := env.kube.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		return nil // created by this run for an earlier scenario sharing the namespace
@@ -518,8 +513,8 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 			istioctl[v.version] = mesh.IstioctlCachePath(cfg.cacheRoot, v.version) + " (downloaded from the Istio release and checked against its sha256 when missing)"
 		}
 	}
-	scenarios := plan.Inputs{RunID: cfg.runID, Skip: suite.skip, CurlTimeout: cfg.timeouts.Curl, Converge: cfg.timeouts.Converge,
-		Consecutive: cfg.timeouts.Consecutive, Scenarios: suite.scenarios}
+	scenarios := plan.Inputs{RunID: cfg.RunID, Skip: suite.skip, CurlTimeout: cfg.Timeouts.Curl, Converge: cfg.Timeouts.Converge,
+		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios}
 	in := upgrade.RenderInputs{
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
 			Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
@@ -530,16 +525,16 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		step := pc.Scenario.Steps[pc.Step]
 		c := pc.Scenario.ClientFor(step.Request)
 		p := probe.Prober{Namespace: c.Namespace, Pod: "<the client Deployment's Ready pod at the time: deploy/" + c.Workload + ">", Container: c.Workload}
-		in.ProbeCommand = p.Describe(probe.Request{URL: step.Request.URL, RequestID: probe.NewRequestID(), Timeout: cfg.timeouts.Curl})
+		in.ProbeCommand = p.Describe(probe.Request{URL: step.Request.URL, RequestID: probe.NewRequestID(), Timeout: cfg.Timeouts.Curl})
 	}
-	if cfg.external == string(external.ModeCluster) {
+	if cfg.External == string(external.ModeCluster) {
 		// The DestinationRules that originate TLS are shown as the stand-in adapts
 		// them; the CA is generated per run, so this one is a sample.
 		ca, err := external.GenerateCA()
 		if err != nil {
 			return in, err
 		}
-		st, err := external.New(external.Config{RunID: cfg.runID}, ca)
+		st, err := external.New(external.Config{RunID: cfg.RunID}, ca)
 		if err != nil {
 			return in, err
 		}
@@ -550,7 +545,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 			}
 		}
 		in.Scenarios.Scenarios = adapted
-		in.Scenarios.External = cfg.external
+		in.Scenarios.External = cfg.External
 	}
 	return in, nil
 }
