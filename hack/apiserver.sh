@@ -46,25 +46,8 @@ die() {
 }
 say() { echo "hack/apiserver.sh: $*" >&2; }
 
-# pin prints the value of KEY: the environment if set, else versions.env.
-pin() {
-  local key="$1" value
-  value="${!key:-}"
-  if [[ -z "$value" ]]; then
-    value="$(sed -n "s/^${key}=//p" "$versions_env" | tr -d '[:space:]')"
-  fi
-  [[ -n "$value" ]] || die "$key is not set in $versions_env"
-  # A version becomes a path component: accept only a Go module version.
-  [[ "$value" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] ||
-    die "$key=$value is not a module version like v1.2.3"
-  echo "$value"
-}
-
-cache_root() {
-  local dir="${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/egress-conformance}"
-  [[ "$dir" == /* ]] || dir="$PWD/$dir"
-  echo "$dir"
-}
+# shellcheck source=hack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 kube_version="$(pin APISERVER_KUBE_VERSION)"
 etcd_version="$(pin APISERVER_ETCD_VERSION)"

@@ -151,7 +151,7 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 	By("waiting for istiod and the egress gateway")
 	Expect(suite.mesh.WaitReady(ctx, suite.kube)).To(Succeed())
 
-	if needsGatewayAPI(scenarios) {
+	if deploy.NeedsGatewayAPI(scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
 		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.Root, deploy.ChannelFor(scenarios))
 		Expect(err).NotTo(HaveOccurred())
@@ -293,19 +293,6 @@ func record(sc report.Scenario, step scenario.Step, out runner.Outcome) {
 		reason = out.Reason
 	}
 	suite.recorder.Add(sc, run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
-}
-
-func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
-	for _, s := range scenarios {
-		for _, st := range s.Steps {
-			for _, o := range st.Bundle {
-				if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func nodeImage(cfg config) string {

@@ -97,7 +97,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
 	Expect(env.istio.WaitReady(ctx, upgrade.DefaultRevision)).To(Succeed())
 
-	if needsGatewayAPI(suite.scenarios) {
+	if deploy.NeedsGatewayAPI(suite.scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
 		src, err := deploy.GatewayAPICRDs(ctx, cfg.Root, deploy.ChannelFor(suite.scenarios))
 		Expect(err).NotTo(HaveOccurred())
@@ -548,17 +548,4 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		in.Scenarios.External = cfg.External
 	}
 	return in, nil
-}
-
-func needsGatewayAPI(scenarios []*scenario.Scenario) bool {
-	for _, s := range scenarios {
-		for _, st := range s.Steps {
-			for _, o := range st.Bundle {
-				if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
