@@ -3,10 +3,12 @@ package offline
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"istio.io/istio/pkg/config/analysis/analyzers"
 	"istio.io/istio/pkg/config/analysis/diag"
+	"istio.io/istio/pkg/config/analysis/legacy/source/kube"
 	"istio.io/istio/pkg/config/analysis/local"
 	"istio.io/istio/pkg/config/resource"
 
@@ -14,20 +16,25 @@ import (
 )
 
 // analyze runs every analyzer of `istioctl analyze` over the bundle plus the simulated
-// cluster. The bundle files are read through Istio's own file reader so that messages
-// carry their file and line. We use the test reader source, not AddReaderKubeSource:
-// the latter drops Services and Pods, and 21 analyzers then skip for lack of input
-// (FACTS.md), which would let a broken gateway selector through unnoticed.
+// cluster. The bundle is read through Istio's own file reader so that messages
+// carry their line. We use the test reader source, not AddReaderKubeSource: the
+// latter drops Services and Pods, and 21 analyzers then skip for lack of input,
+// which would let a broken gateway selector through unnoticed.
+//
+// Each bundle object gets a reader of its own with a name no other object shares.
+// Istio's file source keeps one set of objects per reader name and replaces it
+// when a name comes again (KubeSource.ApplyContent in
+// pilot/pkg/config/file/store.go): one name per file would keep only the last
+// object of a multi-document file. The name then leads a message straight back to
+// the object it is about.
 func analyze(s *scenario.Scenario, b scenario.Bundle, gateways []gatewayDeployment) ([]Finding, []string, error) {
 	sa := local.NewSourceAnalyzer(analyzers.AllCombined(), resource.Namespace(s.Namespace()), resource.Namespace(IstioNamespace), nil)
 
-	// One reader per bundle document, named by its file: a message's line is then
-	// relative to the document, and the document's own line places it in the file.
-	var readers []local.ReaderSource
-	for _, o := range b {
-		readers = append(readers, local.ReaderSource{Name: o.File, Reader: bytes.NewReader(o.YAML)})
+	readers := make([]local.ReaderSource, 0, len(b)+1)
+	for i, o := range b {
+		readers = append(readers, local.ReaderSource{Name: readerName(i), Reader: bytes.NewReader(o.YAML)})
 	}
-	readers = append(readers, local.ReaderSource{Name: "simulated-cluster", Reader: strings.NewReader(world(s, gateways))})
+	readers = append(readers, local.ReaderSource{Name: simulatedCluster, Reader: strings.NewReader(world(s, gateways))})
 	if err := sa.AddTestReaderKubeSource(readers); err != nil {
 		return nil, nil, fmt.Errorf("loading the bundle into Istio's analyzer: %w", err)
 	}
@@ -40,41 +47,43 @@ func analyze(s *scenario.Scenario, b scenario.Bundle, gateways []gatewayDeployme
 	if err != nil {
 		return nil, nil, fmt.Errorf("running Istio's analyzers: %w", err)
 	}
-	byName := map[string]scenario.Object{}
-	for _, o := range b {
-		byName[objectKey(o.Kind, o.Namespace, o.Name, s.Namespace())] = o
-	}
 	var out []Finding
 	for _, m := range res.Messages {
-		out = append(out, finding(m, byName, s.Namespace()))
+		out = append(out, finding(m, b))
 	}
 	return out, res.SkippedAnalyzers, nil
 }
 
-// finding places an analyzer message at the bundle object it is about.
-func finding(m diag.Message, byName map[string]scenario.Object, namespace string) Finding {
-	origin := "simulated-cluster"
-	if m.Resource != nil {
-		fn := m.Resource.Metadata.FullName
-		kind := m.Resource.Metadata.Schema.Kind()
-		if o, ok := byName[objectKey(kind, fn.Namespace.String(), fn.Name.String(), namespace)]; ok {
-			line := o.Line
-			if m.Line > 0 {
-				line += m.Line - 1
-			}
-			origin = fmt.Sprintf("%s:%d", o.File, line)
-		} else {
-			origin = fmt.Sprintf("simulated-cluster %s %s", kind, m.Resource.Metadata.FullName)
-		}
-	}
-	return Finding{Origin: origin, Level: m.Type.Level().String(), Code: m.Type.Code(), Message: fmt.Sprintf(m.Type.Template(), m.Parameters...)}
-}
+// simulatedCluster names the reader of the objects the simulated cluster holds.
+const simulatedCluster = "simulated-cluster"
 
-// objectKey identifies an object by kind, namespace and name, an empty namespace
-// standing for the scenario's own.
-func objectKey(kind, ns, name, defaultNamespace string) string {
-	if ns == "" {
-		ns = defaultNamespace
+// readerName names the analyzer input of bundle object i.
+func readerName(i int) string { return "bundle#" + strconv.Itoa(i) }
+
+// finding places an analyzer message at the bundle object it is about, found by
+// the name of the reader that brought the object in, and names that object.
+func finding(m diag.Message, b scenario.Bundle) Finding {
+	f := Finding{Origin: simulatedCluster, Level: m.Type.Level().String(), Code: m.Type.Code(), Message: fmt.Sprintf(m.Type.Template(), m.Parameters...)}
+	if m.Resource == nil {
+		return f
 	}
-	return kind + "/" + ns + "/" + name
+	fn := m.Resource.Metadata.FullName
+	f.Object = m.Resource.Metadata.Schema.Kind() + " " + fn.String()
+	pos, _ := m.Resource.Origin.Reference().(*kube.Position)
+	if pos == nil {
+		return f
+	}
+	i, err := strconv.Atoi(strings.TrimPrefix(pos.Filename, "bundle#"))
+	if err != nil || !strings.HasPrefix(pos.Filename, "bundle#") || i < 0 || i >= len(b) {
+		f.Origin = simulatedCluster + " " + f.Object
+		return f
+	}
+	o := b[i]
+	// The reader held this one document: a message's line is a line of o.YAML.
+	line := o.Line
+	if m.Line > 0 {
+		line = o.Offset + m.Line
+	}
+	f.Origin = fmt.Sprintf("%s:%d", o.File, line)
+	return f
 }

@@ -24,12 +24,19 @@ type Finding struct {
 	// Level is "Error", "Warning" or "Info", as Istio names them.
 	Level string
 	// Code is Istio's analyzer code (e.g. IST0101), empty for validation.
-	Code    string
+	Code string
+	// Object names the document an analyzer message is about, as istioctl
+	// analyze does: "<Kind> <namespace>/<name>". Empty for validation findings,
+	// whose Message names the object itself.
+	Object  string
 	Message string
 }
 
 func (f Finding) String() string {
-	if f.Code != "" {
+	switch {
+	case f.Code != "" && f.Object != "":
+		return fmt.Sprintf("%s: %s [%s] (%s) %s", f.Origin, f.Level, f.Code, f.Object, f.Message)
+	case f.Code != "":
 		return fmt.Sprintf("%s: %s [%s] %s", f.Origin, f.Level, f.Code, f.Message)
 	}
 	return fmt.Sprintf("%s: %s %s", f.Origin, f.Level, f.Message)

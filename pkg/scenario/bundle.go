@@ -6,9 +6,13 @@ import "k8s.io/apimachinery/pkg/runtime"
 // form (istio.io/client-go, Gateway API or core Kubernetes).
 type Object struct {
 	// File is the bundle file's path relative to the scenario directory; Line is the
-	// first line of this document in it.
+	// line of this document's content in it (after any leading comments).
 	File string
 	Line int
+	// Offset is the number of lines of File before YAML: line n of YAML is line
+	// Offset+n of File. Tools that read YAML on its own (Istio's analyzer) report
+	// lines of YAML; Offset places them in the file.
+	Offset int
 
 	APIVersion string
 	Kind       string

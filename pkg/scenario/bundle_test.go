@@ -207,10 +207,14 @@ func TestDecodeBundleWorkload(t *testing.T) {
 	if d := objs[2].Typed.(*appsv1.Deployment); d.Spec.Template.Spec.Containers[0].Image != "docker.io/curlimages/curl:8.16.0" {
 		t.Errorf("image = %q", d.Spec.Template.Spec.Containers[0].Image)
 	}
-	// Every document's YAML is its slice of the file, separators excluded.
+	// Every document's YAML is its slice of the file, separators excluded, and
+	// Offset places its lines in the file.
 	joined := ""
 	for _, o := range objs {
 		joined += string(o.YAML)
+		if lines := strings.Split(string(data), "\n"); o.Offset >= len(lines) || !strings.HasPrefix(string(o.YAML), lines[o.Offset]) {
+			t.Errorf("%s: Offset %d does not start its YAML", o.Kind, o.Offset)
+		}
 	}
 	if strings.Contains(joined, "\n---") || !strings.HasPrefix(string(objs[1].YAML), "apiVersion: v1\nkind: Service\n") {
 		t.Errorf("documents cut wrongly:\n%s", objs[1].YAML)

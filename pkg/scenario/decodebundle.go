@@ -141,7 +141,7 @@ func decodeDocument(display, rel string, doc document, p *problems) (obj Object,
 		return Object{}, 0, false
 	}
 
-	obj = Object{File: rel, Line: at(root), APIVersion: apiVersion, Kind: kind, YAML: doc.text}
+	obj = Object{File: rel, Line: at(root), Offset: doc.offset, APIVersion: apiVersion, Kind: kind, YAML: doc.text}
 	checkMetadata(root, &obj, display, doc.offset, &dp)
 
 	// The proto walk needs only an empty object for its descriptors, so it runs
