@@ -9,6 +9,7 @@ import (
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/schema/collections"
 	"istio.io/istio/pkg/config/schema/resource"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubeyaml "sigs.k8s.io/yaml"
 
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
@@ -158,7 +159,7 @@ func kubeObjects(b scenario.Bundle, namespace string) (string, error) {
 			continue
 		}
 		hasGatewayAPI = hasGatewayAPI || isGatewayAPI(o)
-		y, err := withNamespace(o.YAML, namespace)
+		y, err := asServed(o.YAML, namespace)
 		if err != nil {
 			return "", fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
 		}
@@ -179,9 +180,16 @@ spec:
   controllerName: istio.io/gateway-controller
 `
 
-// withNamespace sets metadata.namespace on a document that names none, as
-// `kubectl apply -n` would.
-func withNamespace(doc []byte, namespace string) ([]byte, error) {
+// asServed is a document as istiod's informers get it from the API server:
+// in the scenario namespace when it names none, as `kubectl apply -n` would, and
+// at the API version istiod watches. The API server stores a Gateway API object at
+// its CRD's storage version and serves it at any served version; the CRDs convert
+// with strategy None (only apiVersion changes: config/crd of
+// sigs.k8s.io/gateway-api). istiod watches one version per kind (TLSRoute at v1:
+// gvr.TLSRoute, pilot/pkg/config/kube/gateway/controller.go), so a TLSRoute
+// written at v1alpha2, as istio.io's egress tasks write it, must reach the fake
+// client at v1, or istiod never sees it.
+func asServed(doc []byte, namespace string) ([]byte, error) {
 	var m map[string]any
 	if err := kubeyaml.Unmarshal(doc, &m); err != nil {
 		return nil, err
@@ -193,6 +201,13 @@ func withNamespace(doc []byte, namespace string) ([]byte, error) {
 	}
 	if ns, _ := meta["namespace"].(string); ns == "" {
 		meta["namespace"] = namespace
+	}
+	apiVersion, _ := m["apiVersion"].(string)
+	kind, _ := m["kind"].(string)
+	if gv, err := schema.ParseGroupVersion(apiVersion); err == nil && gv.Group == gatewayAPIGroup {
+		if s, ok := collections.PilotGatewayAPI().FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&schema.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: kind})); ok {
+			m["apiVersion"] = s.GroupVersionKind().GroupVersion()
+		}
 	}
 	return kubeyaml.Marshal(m)
 }

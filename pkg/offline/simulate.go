@@ -3,6 +3,7 @@ package offline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -21,9 +22,15 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/mesh"
+	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/test"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
 // Hop is what one simulated proxy did with the request: the listener, filter chain,
@@ -123,6 +130,7 @@ func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.
 			Configs:                cfgs,
 			KubernetesObjectString: world(s, gateways) + kube,
 			MeshConfig:             meshConfig(),
+			KubeClientModifier:     installedGatewayAPICRDs,
 		})
 		path, err = walk(fake, s, gateways, req, call, opts)
 	})
@@ -131,6 +139,51 @@ func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.
 	}
 	return path, err
 }
+
+// installedGatewayAPICRDs makes the fake API server's Gateway API CRDs look like
+// the ones the cluster tier installs: every one carries the bundle-version
+// annotation of the pinned release (pkg/versions.GatewayAPI), as the CRDs of
+// sigs.k8s.io/gateway-api's config/crd do. istiod ignores a Gateway API kind whose
+// CRD lacks the annotation or is older than it requires (TLSRoute >= v1.5.0,
+// TCPRoute >= v1.6.0: minimumVersionFilter in pkg/kube/kclient/crdwatcher.go,
+// MinimumCRDVersions in pkg/config/schema/gatewayapi). The fake controller
+// registers its CRDs without annotations (clienttest.MakeCRD), so without this
+// istiod never watches TLSRoutes and the sidecar goes direct although a cluster
+// routes the request through the gateway.
+func installedGatewayAPICRDs(c kubelib.Client) {
+	md, ok := c.Metadata().(*metadatafake.FakeMetadataClient)
+	if !ok {
+		return
+	}
+	annotate := func(a clienttesting.Action) (bool, runtime.Object, error) {
+		var obj runtime.Object
+		switch a := a.(type) {
+		case clienttesting.CreateAction:
+			obj = a.GetObject()
+		case clienttesting.UpdateAction:
+			obj = a.GetObject()
+		}
+		if m, ok := obj.(metav1.Object); ok && strings.HasSuffix(m.GetName(), "."+gatewayAPIGroup) {
+			ann := maps.Clone(m.GetAnnotations())
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[gatewayAPIBundleVersionAnnotation] = versions.GatewayAPI
+			m.SetAnnotations(ann)
+		}
+		// Not handled: the fake's tracker stores the annotated object.
+		return false, nil, nil
+	}
+	md.PrependReactor("create", "customresourcedefinitions", annotate)
+	md.PrependReactor("update", "customresourcedefinitions", annotate)
+}
+
+const (
+	gatewayAPIGroup = "gateway.networking.k8s.io"
+	// gatewayAPIBundleVersionAnnotation is sigs.k8s.io/gateway-api's
+	// consts.BundleVersionAnnotation.
+	gatewayAPIBundleVersionAnnotation = gatewayAPIGroup + "/bundle-version"
+)
 
 // meshConfig is the mesh-wide configuration fixtures/istio/egress.yaml installs:
 // Istio's defaults with ALLOW_ANY. A scenario's own policy comes from the
