@@ -16,7 +16,7 @@ import (
 )
 
 // analyze runs every analyzer of `istioctl analyze` over the bundle plus the simulated
-// cluster. The bundle is read through Istio's own file reader so that messages
+// cluster (cluster: its objects as Kubernetes YAML). The bundle is read through Istio's own file reader so that messages
 // carry their line. We use the test reader source, not AddReaderKubeSource: the
 // latter drops Services and Pods, and 21 analyzers then skip for lack of input,
 // which would let a broken gateway selector through unnoticed.
@@ -27,14 +27,14 @@ import (
 // pilot/pkg/config/file/store.go): one name per file would keep only the last
 // object of a multi-document file. The name then leads a message straight back to
 // the object it is about.
-func analyze(s *scenario.Scenario, b scenario.Bundle, gateways []gatewayDeployment) ([]Finding, []string, error) {
+func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding, []string, error) {
 	sa := local.NewSourceAnalyzer(analyzers.AllCombined(), resource.Namespace(s.Namespace()), resource.Namespace(IstioNamespace), nil)
 
 	readers := make([]local.ReaderSource, 0, len(b)+1)
 	for i, o := range b {
 		readers = append(readers, local.ReaderSource{Name: readerName(i), Reader: bytes.NewReader(o.YAML)})
 	}
-	readers = append(readers, local.ReaderSource{Name: simulatedCluster, Reader: strings.NewReader(world(s, gateways))})
+	readers = append(readers, local.ReaderSource{Name: simulatedCluster, Reader: strings.NewReader(cluster)})
 	if err := sa.AddTestReaderKubeSource(readers); err != nil {
 		return nil, nil, fmt.Errorf("loading the bundle into Istio's analyzer: %w", err)
 	}

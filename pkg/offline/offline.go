@@ -102,12 +102,24 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r
 	}
+	have, injected := map[string]bool{IstioNamespace: true}, map[string]bool{}
+	for _, c := range s.ClientRefs() {
+		have[c.Namespace], injected[c.Namespace] = true, true
+	}
+	core, derived, addresses, err := coreObjects(bundle, s.Namespace(), have, injected)
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
 
 	gateways := gatewaysFor(s, bundle)
 	for _, g := range gateways {
 		r.GatewayHosts = append(r.GatewayHosts, g.Host())
 	}
-	analysis, skipped, err := analyze(s, bundle, gateways)
+	// What the simulated cluster runs besides the bundle: the installed mesh,
+	// the clients, and the pods of the bundle's Deployments.
+	cluster := world(s, gateways) + derived
+	analysis, skipped, err := analyze(s, bundle, cluster)
 	if err != nil {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r
@@ -118,7 +130,7 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	for _, c := range cfgs {
 		configs = append(configs, c.cfg)
 	}
-	path, err := simulate(s, gateways, configs, kube, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
+	path, err := simulate(s, gateways, configs, cluster+kube+core, addresses, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
 	if err != nil {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r

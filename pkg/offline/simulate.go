@@ -119,16 +119,25 @@ type ProxyOptions struct {
 // simulate runs the step's request through Istio's xDS generation for the client
 // sidecar and the egress gateway. Istio's fake discovery server reports failures
 // through a test.Failer; test.Wrap turns those into an error.
-func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.Config, kube string, req scenario.Request, opts ProxyOptions) (Path, error) {
+//
+// kube is every object the fake API server holds, as Kubernetes YAML; addresses
+// maps the cluster-local host names of bundle Services to their cluster IPs.
+func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions) (Path, error) {
 	call, err := callFor(req.URL)
 	if err != nil {
 		return Path{}, err
+	}
+	// Cluster DNS answers a Service's host name with its cluster IP, and the
+	// sidecar matches the connection on that IP (an <IP>_<port> listener for
+	// TCP and TLS ports).
+	if a, ok := resolve(addresses, call.HostHeader, s.ClientFor(req).Namespace); ok {
+		call.Address = a
 	}
 	var path Path
 	werr := test.Wrap(func(t test.Failer) {
 		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			Configs:                cfgs,
-			KubernetesObjectString: world(s, gateways) + kube,
+			KubernetesObjectString: kube,
 			MeshConfig:             meshConfig(),
 			KubeClientModifier:     installedGatewayAPICRDs,
 		})
@@ -192,6 +201,19 @@ func meshConfig() *meshconfig.MeshConfig {
 	mc := mesh.DefaultMeshConfig()
 	mc.OutboundTrafficPolicy = &meshconfig.MeshConfig_OutboundTrafficPolicy{Mode: meshconfig.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY}
 	return mc
+}
+
+// resolve is what cluster DNS answers a client in namespace ns for host, when host
+// names a bundle Service with a cluster IP: the fully qualified name, or the
+// search-path forms <name>.<namespace>, <name>.<namespace>.svc and, in the
+// client's own namespace, <name>.
+func resolve(addresses map[string]string, host, ns string) (string, bool) {
+	for _, fqdn := range []string{host, host + ".svc.cluster.local", host + ".cluster.local", host + "." + ns + ".svc.cluster.local"} {
+		if a, ok := addresses[fqdn]; ok {
+			return a, true
+		}
+	}
+	return "", false
 }
 
 // callFor turns the step's URL into the call curl makes through the sidecar's

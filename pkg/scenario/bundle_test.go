@@ -253,6 +253,7 @@ func TestSupportedKinds(t *testing.T) {
 		"gateway.networking.k8s.io/v1 Gateway", "gateway.networking.k8s.io/v1beta1 ReferenceGrant", "gateway.networking.k8s.io/v1 GRPCRoute",
 		"gateway.networking.k8s.io/v1alpha2 TCPRoute", "gateway.networking.k8s.io/v1alpha3 BackendTLSPolicy",
 		"v1 Namespace", "v1 Service", "v1 ServiceAccount", "v1 ConfigMap", "v1 Secret", "apps/v1 Deployment",
+		"v1 Endpoints", "discovery.k8s.io/v1 EndpointSlice",
 	} {
 		if !got[want] {
 			t.Errorf("%s is not supported", want)

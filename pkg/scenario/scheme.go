@@ -8,6 +8,7 @@ import (
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -36,7 +37,10 @@ var supportedKinds = []struct {
 	// The alpha versions only for the routes and policies that began there.
 	{"gateway.networking.k8s.io", []string{"v1alpha2", "v1alpha3"},
 		[]string{"TLSRoute", "TCPRoute", "BackendTLSPolicy"}},
-	{"", []string{"v1"}, []string{"Namespace", "Service", "ServiceAccount", "ConfigMap", "Secret"}},
+	// Endpoints and EndpointSlice give a selector-less Service its addresses, as
+	// istio.io's egress-kubernetes-services task does for an external host.
+	{"", []string{"v1"}, []string{"Namespace", "Service", "Endpoints", "ServiceAccount", "ConfigMap", "Secret"}},
+	{"discovery.k8s.io", []string{"v1"}, []string{"EndpointSlice"}},
 	{"apps", []string{"v1"}, []string{"Deployment"}},
 }
 
@@ -60,6 +64,7 @@ func newBundleScheme() *runtime.Scheme {
 	utilruntime.Must(gatewayscheme.AddToScheme(s))
 	utilruntime.Must(corev1.AddToScheme(s))
 	utilruntime.Must(appsv1.AddToScheme(s))
+	utilruntime.Must(discoveryv1.AddToScheme(s))
 	return s
 }
 

@@ -37,6 +37,8 @@ var minimalSpecs = map[string]string{
 	"Service":               "spec:\n  selector: {app: apiversions}\n  ports: [{port: 80}]\n",
 	"ServiceAccount":        "",
 	"Namespace":             "",
+	"Endpoints":             "subsets: [{addresses: [{ip: 192.0.2.1}], ports: [{port: 80}]}]\n",
+	"EndpointSlice":         "addressType: IPv4\nendpoints: [{addresses: [192.0.2.1]}]\nports: [{port: 80}]\n",
 	"Deployment": "spec:\n  selector: {matchLabels: {app: apiversions}}\n  template:\n    metadata: {labels: {app: apiversions}}\n" +
 		"    spec: {containers: [{name: c, image: example.invalid/none:1}]}\n",
 }
