@@ -19,7 +19,9 @@ type Object struct {
 
 	// Typed is the decoded object, e.g. *networkingv1alpha3.ServiceEntry.
 	Typed runtime.Object
-	// YAML is the document exactly as written in File.
+	// YAML is the document exactly as written in File, from Line on: comments and
+	// blank lines before its content are left out, so that line k of YAML is line
+	// Line+k-1 of File (Istio's analyzers number their messages' lines in YAML).
 	YAML []byte
 }
 

@@ -215,6 +215,16 @@ func TestDecodeBundleWorkload(t *testing.T) {
 	if strings.Contains(joined, "\n---") || !strings.HasPrefix(string(objs[1].YAML), "apiVersion: v1\nkind: Service\n") {
 		t.Errorf("documents cut wrongly:\n%s", objs[1].YAML)
 	}
+	// The file's leading comment is left out: line k of YAML is line Line+k-1 of
+	// the file, the rule pkg/offline places analyzer messages by.
+	lines := strings.Split(string(data), "\n")
+	for i, o := range objs {
+		for k, l := range strings.Split(strings.TrimSuffix(string(o.YAML), "\n"), "\n") {
+			if lines[o.Line+k-1] != l {
+				t.Fatalf("object %d: line %d of YAML is %q, file line %d is %q", i, k+1, l, o.Line+k, lines[o.Line+k-1])
+			}
+		}
+	}
 }
 
 func TestDecodeBundleVersions(t *testing.T) {

@@ -141,7 +141,7 @@ func decodeDocument(display, rel string, doc document, p *problems) (obj Object,
 		return Object{}, 0, false
 	}
 
-	obj = Object{File: rel, Line: at(root), APIVersion: apiVersion, Kind: kind, YAML: doc.text}
+	obj = Object{File: rel, Line: at(root), APIVersion: apiVersion, Kind: kind, YAML: dropLines(doc.text, root.Line-1)}
 	checkMetadata(root, &obj, display, doc.offset, &dp)
 
 	// The proto walk needs only an empty object for its descriptors, so it runs
@@ -370,4 +370,19 @@ func (k objectKey) String() string {
 		ns = "namespace " + k.namespace
 	}
 	return fmt.Sprintf("%s %q in %s", k.kind, k.name, ns)
+}
+
+// dropLines drops the first n lines of text: the comments and blank lines before a
+// document's content, so that line k of Object.YAML is line Line+k-1 of its file.
+// Istio's analyzers number lines from the start of the text they are given, and
+// pkg/offline places their messages by that rule.
+func dropLines(text []byte, n int) []byte {
+	for ; n > 0; n-- {
+		i := bytes.IndexByte(text, '\n')
+		if i < 0 {
+			return text
+		}
+		text = text[i+1:]
+	}
+	return text
 }
