@@ -105,12 +105,12 @@ func Load(dirs []string) (scenarios []*scenario.Scenario, loadErrors []error, er
 		if !info.IsDir() {
 			return nil, nil, &UsageError{fmt.Errorf("%s: not a directory (give a scenario directory or a directory of them)", dir)}
 		}
+		if !hasScenario(dir) {
+			return nil, nil, &UsageError{fmt.Errorf("%s: no scenario here (no %s in it or in its subdirectories)", dir, scenario.FileName)}
+		}
 		ss, lerr := scenario.LoadAll(dir)
 		if lerr != nil {
 			loadErrors = append(loadErrors, unjoin(lerr)...)
-		}
-		if len(ss) == 0 && lerr == nil {
-			return nil, nil, &UsageError{fmt.Errorf("%s: no scenario here (no %s in it or in its subdirectories)", dir, scenario.FileName)}
 		}
 		for _, s := range ss {
 			// Names are unique within a directory (LoadAll); across the
@@ -125,6 +125,17 @@ func Load(dirs []string) (scenarios []*scenario.Scenario, loadErrors []error, er
 		}
 	}
 	return scenarios, loadErrors, nil
+}
+
+// hasScenario reports whether dir is a scenario directory or holds one (or a
+// misnamed scenario.yml, which the loader explains).
+func hasScenario(dir string) bool {
+	for _, pattern := range []string{scenario.FileName, "*/" + scenario.FileName, "*/scenario.yml"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, pattern)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // unjoin flattens errors.Join's tree into its leaves.
