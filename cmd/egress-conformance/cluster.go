@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 )
 
 // modulePath is this repository's module: the cluster tier runs from a checkout of it.
-const modulePath = "github.com/egress-conformance/egress-conformance"
+const modulePath = mesh.ModulePath
 
 const clusterNote = `The cluster tier needs a checkout of egress-conformance: its Ginkgo suite
 (suites/egress) is the engine and its fixtures (kind config, Istio overlay, client
@@ -63,7 +62,7 @@ func findRepo(flagValue string) (string, error) {
 		if d == "" {
 			continue
 		}
-		if !isRepo(d) {
+		if !mesh.IsRepoRoot(d) {
 			return "", usagef("%s is not a checkout of %s (no go.mod declaring it)", d, modulePath)
 		}
 		return filepath.Abs(d)
@@ -73,28 +72,13 @@ func findRepo(flagValue string) (string, error) {
 		return "", err
 	}
 	for d := wd; ; d = filepath.Dir(d) {
-		if isRepo(d) {
+		if mesh.IsRepoRoot(d) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
 			return "", usagef("no checkout of %s here: run from one, or give --repo DIR (or EGRESS_CONFORMANCE_REPO)", modulePath)
 		}
 	}
-}
-
-func isRepo(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
-			return fields[1] == modulePath
-		}
-	}
-	return false
 }
 
 // clusterArgs parses the flags plan and e2e share; it returns the checkout and
