@@ -11,12 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onsi/ginkgo/v2/types"
+
 	"github.com/egress-conformance/egress-conformance/pkg/check"
 	"github.com/egress-conformance/egress-conformance/pkg/offline"
 	"github.com/egress-conformance/egress-conformance/pkg/problem"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/sarif"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -55,9 +58,9 @@ Flags:
 `
 
 type checkFlags struct {
-	format, sarifFile, junitFile, reportDir, root, color string
-	strict, quiet, verbose                               bool
-	jobs                                                 int
+	format, sarifFile, junitFile, reportDir, root, color, labels string
+	strict, quiet, verbose                                       bool
+	jobs                                                         int
 }
 
 func newFlagSet(name, help string, stdout io.Writer) *flag.FlagSet {
@@ -96,7 +99,8 @@ func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 	fs.StringVar(&f.format, "format", "text", "what to write to standard output: text, github, sarif, junit, json or none")
 	fs.StringVar(&f.sarifFile, "sarif", "", "also write a SARIF 2.1.0 log to this file")
 	fs.StringVar(&f.junitFile, "junit", "", "also write a JUnit XML report to this file")
-	fs.StringVar(&f.reportDir, "report", "", "also write the conformance report (conformance.json, conformance.md) into this directory")
+	fs.StringVar(&f.reportDir, "report", "", "also write the conformance report (conformance.json, conformance.md) and junit.xml into this directory")
+	fs.StringVar(&f.labels, "label-filter", "", "check only the scenarios whose labels (plus \"offline\") match this Ginkgo label filter, e.g. 'egress-gateway && !tls-passthrough'")
 	fs.StringVar(&f.root, "root", "", "directory SARIF paths are relative to: the repository's root (default: the current directory)")
 	fs.BoolVar(&f.strict, "strict-analysis", false, "analyzer warnings fail a step too, like istioctl analyze --failure-threshold Warning")
 	fs.IntVar(&f.jobs, "jobs", 0, "steps checked at once (default: the number of CPUs Go may use, GOMAXPROCS)")
@@ -124,6 +128,14 @@ func runCheck(args []string, stdout, stderr io.Writer) (int, error) {
 	progress := !f.quiet && isTerminal(stderr)
 
 	opts := check.Options{Offline: offline.Options{StrictAnalysis: f.strict}, Jobs: f.jobs}
+	if f.labels != "" {
+		// Ginkgo's own parser, so the filter means what LABEL_FILTER means to the suites.
+		match, err := types.ParseLabelFilter(f.labels)
+		if err != nil {
+			return exitUsage, usagef("--label-filter: %v", err)
+		}
+		opts.Select = func(s *scenario.Scenario) bool { return match(append([]string{"offline"}, s.Labels...)) }
+	}
 	if progress {
 		opts.Progress = func(done, total int, r check.StepResult) {
 			fmt.Fprintf(stderr, "\r\033[K[%d/%d] %s %s/%s", done, total, mark(r.Judgement.Passed(), errColor), r.Scenario.Name, r.Step().Name)
@@ -206,6 +218,9 @@ func writeOutputs(f checkFlags, res check.Result, problems []problem.Problem, st
 	}
 	if f.reportDir != "" {
 		if err := report.Write(f.reportDir, res.Report(runID)); err != nil {
+			return err
+		}
+		if err := res.WriteJUnit(filepath.Join(f.reportDir, "junit.xml")); err != nil {
 			return err
 		}
 	}

@@ -201,6 +201,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "--format", "yaml", seed}, exitUsage, "--format"},
 		{[]string{"check", "--no-such-flag"}, exitUsage, "no-such-flag"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		{[]string{"check", "--label-filter", "tls-passthrough && offline", repo + "/scenarios"}, exitPass, "PASS 2 scenarios, 5 steps"},
+		{[]string{"check", "--label-filter", "((", seed}, exitUsage, "--label-filter"},
 		{[]string{}, exitUsage, "Exit codes:"},
 		{[]string{"help"}, exitPass, "Exit codes:"},
 		{[]string{"check", "-h"}, exitPass, "-strict-analysis"},

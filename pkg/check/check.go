@@ -25,6 +25,9 @@ type Options struct {
 	Offline offline.Options
 	// Jobs is how many steps are judged at once; 0 means GOMAXPROCS.
 	Jobs int
+	// Select, when set, keeps only the scenarios it returns true for (the
+	// command's --label-filter).
+	Select func(*scenario.Scenario) bool
 	// Progress, when set, is called after each step with the number of steps done,
 	// the total and the step's result. Calls are serialised.
 	Progress func(done, total int, r StepResult)
@@ -164,6 +167,15 @@ func Run(dirs []string, opts Options) (Result, error) {
 	res.Scenarios, res.LoadErrors, err = Load(dirs)
 	if err != nil {
 		return res, err
+	}
+	if opts.Select != nil {
+		var kept []*scenario.Scenario
+		for _, s := range res.Scenarios {
+			if opts.Select(s) {
+				kept = append(kept, s)
+			}
+		}
+		res.Scenarios = kept
 	}
 	type job struct {
 		s *scenario.Scenario
