@@ -301,3 +301,13 @@ func TestInitFromBundleFiles(t *testing.T) {
 	again := runCmd(t, "", append([]string{"init", "--out", out}, files...)...)
 	again.want(t, exitUsage)
 }
+
+// The example team repository's scenarios pass, checked from its own root as its
+// workflow and pre-commit hook check them.
+func TestExampleTeamRepo(t *testing.T) {
+	r := runCmd(t, repo+"/examples/team-repo", "check", "--format", "github", "egress-scenarios")
+	r.want(t, exitPass)
+	if r.stdout != "" {
+		t.Errorf("problems in the example:\n%s", r.stdout)
+	}
+}
