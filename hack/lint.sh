@@ -2,7 +2,8 @@
 # `make lint`: what `go vet` does not check. Every check runs, failures are reported
 # together, and the exit status is 1 if any failed.
 #
-#   workflows  actionlint on .github/workflows/*.y{a,}ml (it also runs shellcheck on `run:`
+#   workflows  actionlint on .github/workflows/*.y{a,}ml and the example repositories'
+#              examples/*/.github/workflows/*.y{a,}ml (it also runs shellcheck on `run:`
 #              scripts when shellcheck is installed)
 #   matrix     hack/ci-matrix.sh still turns versions.env into the workflows' matrices
 #   scripts    bash -n, shfmt -d -i 2 and, when installed, shellcheck on every shell script
@@ -43,7 +44,7 @@ fi
 
 # workflows
 shopt -s nullglob
-workflows=(.github/workflows/*.yml .github/workflows/*.yaml)
+workflows=(.github/workflows/*.yml .github/workflows/*.yaml examples/*/.github/workflows/*.yml examples/*/.github/workflows/*.yaml)
 shopt -u nullglob
 if [[ ${#workflows[@]} -gt 0 ]]; then
   "$actionlint" -shellcheck="$shellcheck" "${workflows[@]}" || fail "actionlint"

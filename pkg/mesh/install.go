@@ -26,8 +26,8 @@ const EgressGatewayName = "istio-egressgateway"
 // OverlayFile is the IstioOperator overlay, relative to the repository root.
 const OverlayFile = "fixtures/istio/egress.yaml"
 
-// modulePath identifies this repository's go.mod when DefaultOverlay looks for it.
-const modulePath = "github.com/egress-conformance/egress-conformance"
+// ModulePath identifies this repository's go.mod when DefaultOverlay looks for it.
+const ModulePath = "github.com/egress-conformance/egress-conformance"
 
 // InstallOptions shape `istioctl install` and `istioctl uninstall`.
 type InstallOptions struct {
@@ -139,7 +139,7 @@ func DefaultOverlay() (string, error) {
 		return "", err
 	}
 	for {
-		if isRepoRoot(dir) {
+		if IsRepoRoot(dir) {
 			p := filepath.Join(dir, filepath.FromSlash(OverlayFile))
 			if _, err := os.Stat(p); err != nil {
 				return "", err
@@ -148,13 +148,14 @@ func DefaultOverlay() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("%s not found: no go.mod of %s above the working directory", OverlayFile, modulePath)
+			return "", fmt.Errorf("%s not found: no go.mod of %s above the working directory", OverlayFile, ModulePath)
 		}
 		dir = parent
 	}
 }
 
-func isRepoRoot(dir string) bool {
+// IsRepoRoot reports whether dir holds the go.mod of this repository's module.
+func IsRepoRoot(dir string) bool {
 	f, err := os.Open(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		return false
@@ -163,7 +164,7 @@ func isRepoRoot(dir string) bool {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if mod, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
-			return strings.TrimSpace(mod) == modulePath
+			return strings.TrimSpace(mod) == ModulePath
 		}
 	}
 	return false

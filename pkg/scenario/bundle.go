@@ -23,7 +23,8 @@ type Object struct {
 
 	// Typed is the decoded object, e.g. *networkingv1alpha3.ServiceEntry.
 	Typed runtime.Object
-	// YAML is the document exactly as written in File.
+	// YAML is the document exactly as written in File, leading comments included
+	// (Offset places its lines in File).
 	YAML []byte
 }
 

@@ -219,6 +219,16 @@ func TestDecodeBundleWorkload(t *testing.T) {
 	if strings.Contains(joined, "\n---") || !strings.HasPrefix(string(objs[1].YAML), "apiVersion: v1\nkind: Service\n") {
 		t.Errorf("documents cut wrongly:\n%s", objs[1].YAML)
 	}
+	// Every line of YAML is the file's line Offset+k, the rule pkg/offline places
+	// analyzer messages by (Istio numbers lines from the start of the text it reads).
+	lines := strings.Split(string(data), "\n")
+	for i, o := range objs {
+		for k, l := range strings.Split(strings.TrimSuffix(string(o.YAML), "\n"), "\n") {
+			if lines[o.Offset+k] != l {
+				t.Fatalf("object %d: line %d of YAML is %q, file line %d is %q", i, k+1, l, o.Offset+k+1, lines[o.Offset+k])
+			}
+		}
+	}
 }
 
 func TestDecodeBundleVersions(t *testing.T) {

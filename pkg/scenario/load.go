@@ -66,7 +66,9 @@ func load(dir, file string, data []byte, opts Options) (*Scenario, int, error) {
 	}
 	d.decode(root, reflect.ValueOf(s).Elem(), "")
 	for i := range s.Steps {
-		s.Steps[i].Line = d.lineOf(indexPath("steps", i))
+		step := indexPath("steps", i)
+		s.Steps[i].Line = d.lineOf(step)
+		s.Steps[i].lineOf = func(field string) int { return d.lineOf(joinPath(step, field)) }
 	}
 	validate(s, d, opts, &p)
 	loadBundles(s, d, &p)

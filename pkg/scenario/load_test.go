@@ -348,3 +348,28 @@ func TestLoadWithoutWorkloads(t *testing.T) {
 		t.Fatal("Load accepted client ../sleep")
 	}
 }
+
+// LineOf places a failed check of pkg/expect (its Field names) at the line where
+// the expectation is written; a field not written falls back to its parent.
+func TestStepLineOf(t *testing.T) {
+	s, err := Load(seedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := s.Steps[1]
+	for field, want := range map[string]int{
+		"expect.route":                      28,
+		"expect.status":                     29,
+		"expect.sidecarLog.upstreamCluster": 31,
+		"expect.gatewayLog.responseCode":    32,
+		"expect.curlExit":                   28, // not written: where the expect block starts
+		"apply[2]":                          25,
+	} {
+		if got := after.LineOf(field); got != want {
+			t.Errorf("LineOf(%q) = %d, want %d", field, got, want)
+		}
+	}
+	if got := (Step{Line: 7}).LineOf("expect.route"); got != 7 {
+		t.Errorf("a step the loader did not read: LineOf = %d, want its Line 7", got)
+	}
+}

@@ -122,6 +122,8 @@ type Step struct {
 
 	// Line is the line of the step in scenario.yaml, for error messages.
 	Line int `yaml:"-"`
+	// lineOf is LineOf's source, set by the loader.
+	lineOf func(field string) int
 	// Bundle is the cumulative bundle after this step's files were applied. Set by the loader.
 	Bundle Bundle `yaml:"-"`
 }
@@ -191,4 +193,16 @@ func (l LogExpect) MarshalYAML() (any, error) {
 	}
 	type fields LogExpect // without this method
 	return fields(l), nil
+}
+
+// LineOf is the line in scenario.yaml of a field of the step, e.g.
+// "expect.route" or "expect.sidecarLog.upstreamCluster" (the names pkg/expect
+// gives its checks), or of its nearest written ancestor when the field itself is
+// not written: a failed check is then reported where its expectation is stated.
+// Steps the loader did not read answer Line.
+func (st Step) LineOf(field string) int {
+	if st.lineOf == nil {
+		return st.Line
+	}
+	return st.lineOf(field)
 }

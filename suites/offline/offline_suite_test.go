@@ -8,18 +8,17 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/egress-conformance/egress-conformance/pkg/check"
 	"github.com/egress-conformance/egress-conformance/pkg/offline"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
-	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
 var (
@@ -44,8 +43,7 @@ func TestOffline(t *testing.T) {
 	}
 	runID := run.ID("offline", time.Now())
 	reportDir := run.ReportDir(root, *reportsFlag, runID)
-	recorder = report.NewRecorder(runID, "offline",
-		report.Istio{Version: versions.Istio, Library: "istio.io/istio " + versions.IstioLibrary}, nil)
+	recorder = report.NewRecorder(runID, "offline", check.Istio(), nil)
 	opts := offline.Options{StrictAnalysis: *strictFlag}
 
 	describeCatalog(dir, opts)
@@ -88,18 +86,9 @@ func describeCatalog(dir string, opts offline.Options) {
 	}
 }
 
-// record adds a judgement to the conformance report.
+// record adds a judgement to the conformance report, as the command does.
 func record(s *scenario.Scenario, step scenario.Step, j offline.Judgement) {
-	reason := ""
-	if !j.Passed() {
-		reason = j.Message()
-	}
-	evidence := strings.Split(j.Trace(), "\n")
-	for _, f := range append(append([]offline.Finding{}, j.Validation...), j.Analysis...) {
-		evidence = append(evidence, "istio: "+f.String())
-	}
-	recorder.Add(report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels},
-		run.StepFromVerdict(step.Name, j.Verdict, j.Passed(), reason, evidence))
+	recorder.Add(check.ReportStep(s, step, j))
 }
 
 func TestMain(m *testing.M) {
