@@ -64,6 +64,8 @@ type Inputs struct {
 	IstioVersion string
 	Istioctl     string
 	InstallArgs  []string
+	// OfflineIstio is the Istio release the offline tier simulates (its library).
+	OfflineIstio string
 	// External is "internet" or "cluster"; ExternalNotes say what hermetic mode sets up.
 	External      string
 	ExternalNotes []string
@@ -111,6 +113,12 @@ func Render(w io.Writer, in Inputs) error {
 	p.kv("istioctl", in.Istioctl)
 	p.kv("install", mesh.FormatCommand("istioctl", in.InstallArgs))
 	p.kv("wait for", "Deployments istiod and istio-egressgateway Available, their pods Ready")
+	if in.OfflineIstio != "" {
+		p.kv("offline tier simulates", "Istio "+in.OfflineIstio)
+		if w := mesh.OfflineDivergence(in.IstioVersion, in.OfflineIstio); w != "" {
+			p.kv("warning", w)
+		}
+	}
 
 	p.h2("External")
 	p.kv("mode", in.External)

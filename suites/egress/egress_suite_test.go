@@ -77,7 +77,7 @@ func TestEgress(t *testing.T) {
 	}
 
 	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
-	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", report.Istio{Version: cfg.mesh.Version},
+	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", istioUnderTest(cfg.mesh.Version),
 		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.External})
 
 	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
@@ -308,4 +308,14 @@ func providerMode() cluster.Mode {
 		return cluster.ModeExisting // the safe answer: never touch what we may not own
 	}
 	return p.Mode
+}
+
+// istioUnderTest is the report's Istio: the version the run installs, with a
+// warning when the offline tier simulates another release.
+func istioUnderTest(version string) report.Istio {
+	in := report.Istio{Version: version}
+	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
+		in.Warnings = append(in.Warnings, w)
+	}
+	return in
 }

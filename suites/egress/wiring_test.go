@@ -37,6 +37,7 @@ func printPlan(cfg config, scenarios []*scenario.Scenario) error {
 	in := plan.Inputs{
 		RunID:        cfg.RunID,
 		IstioVersion: cfg.mesh.Version,
+		OfflineIstio: versions.IstioLibraryRelease,
 		Istioctl:     istioctlSource(cfg.mesh),
 		External:     cfg.External,
 		Skip:         map[string]string{},

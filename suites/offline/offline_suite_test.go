@@ -45,7 +45,7 @@ func TestOffline(t *testing.T) {
 	runID := run.ID("offline", time.Now())
 	reportDir := run.ReportDir(root, *reportsFlag, runID)
 	recorder = report.NewRecorder(runID, "offline",
-		report.Istio{Version: versions.Istio, Library: "istio.io/istio " + versions.IstioLibrary}, nil)
+		report.Istio{Version: versions.IstioLibraryRelease, Library: "istio.io/istio " + versions.IstioLibrary}, nil)
 	opts := offline.Options{StrictAnalysis: *strictFlag}
 
 	describeCatalog(dir, opts)
