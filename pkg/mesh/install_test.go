@@ -213,6 +213,11 @@ type overlay struct {
 			} `json:"egressGateways"`
 		} `json:"components"`
 		Values struct {
+			Global struct {
+				Proxy struct {
+					Resources corev1.ResourceRequirements `json:"resources"`
+				} `json:"proxy"`
+			} `json:"global"`
 			Pilot struct {
 				AutoscaleEnabled *bool `json:"autoscaleEnabled"`
 			} `json:"pilot"`
