@@ -41,7 +41,10 @@ type Run struct {
 	DryRun bool
 	// External is EXTERNAL: "internet" (default) or "cluster" (hermetic).
 	External string
-	Cluster  cluster.Options
+	// ExternalAllowExistingCluster is EXTERNAL_ALLOW_EXISTING_CLUSTER=1: hermetic
+	// mode may edit CoreDNS of a cluster the harness did not create.
+	ExternalAllowExistingCluster bool
+	Cluster                      cluster.Options
 	// Timeouts are runner.DefaultTimeouts with TIMEOUTS overrides.
 	Timeouts runner.Timeouts
 	// Skip maps scenario names to why they are skipped (SKIP_FILE).
@@ -67,6 +70,9 @@ func FromEnv(getenv func(string) string, tier string, f Flags) (Run, error) {
 		return r, fmt.Errorf("EXTERNAL: %w", err)
 	}
 	r.External = string(mode)
+	if r.ExternalAllowExistingCluster, err = Bool(getenv, "EXTERNAL_ALLOW_EXISTING_CLUSTER"); err != nil {
+		return r, err
+	}
 	if r.Cluster, err = cluster.OptionsFromEnv(getenv); err != nil {
 		return r, err
 	}

@@ -130,7 +130,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 	Describe("upgrade "+string(sp.Strategy), Ordered, ContinueOnFailure, Label(upgrade.Label, string(sp.Strategy)), func() {
 		BeforeAll(func(ctx SpecContext) {
 			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(20*time.Minute))
-			env.bringUp(ctx)
+			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
 		}, NodeTimeout(60*time.Minute))
 
 		for i, st := range sp.Stages {

@@ -10,8 +10,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,6 +20,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
@@ -54,7 +53,8 @@ type strategyEnv struct {
 	clients map[scenario.ClientRef]deploy.ClientPod
 	// blocked says why the remaining specs cannot run (an upgrade action failed).
 	blocked string
-	failed  bool
+	// outcome says whether anything failed, bring-up included (KEEP_CLUSTER_ON_FAILURE).
+	outcome engine.Outcome
 }
 
 // bringUp creates the strategy's cluster, installs FROM, deploys every client
@@ -145,7 +145,7 @@ func (env *strategyEnv) connect(kubeconfig string) {
 	Expect(err).NotTo(HaveOccurred())
 	env.kube, err = kubernetes.NewForConfig(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
-	env.cluster, err = deploy.NewCluster(env.restCfg)
+	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate})
 	Expect(err).NotTo(HaveOccurred())
 	env.exec, err = probe.NewKubeExecutor(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
@@ -153,27 +153,36 @@ func (env *strategyEnv) connect(kubeconfig string) {
 }
 
 // tearDown removes what the run created and the strategy's cluster (as its
-// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE).
+// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE). Every part runs whatever the
+// others did (engine.TearDown): a failed clean-up never leaks the cluster.
 func (env *strategyEnv) tearDown(ctx context.Context) {
+	var actions []engine.Action
 	if env.cluster != nil {
-		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), env.cluster, suite.cfg.RunID)
-		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-		if err != nil {
-			fmt.Fprintf(GinkgoWriter, "clean-up: %v\n", err)
-		}
+		actions = append(actions, engine.Action{Name: "delete this run's objects", Run: func(ctx context.Context) error {
+			res, err := deploy.Cleanup(ctx, env.cluster, suite.cfg.RunID)
+			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+			return err
+		}})
 	}
 	if env.standin != nil && env.kube != nil {
-		if err := env.standin.Uninstall(ctx, env.kube, env.externalOptions()); err != nil {
-			fmt.Fprintf(GinkgoWriter, "stand-in removal: %v\n", err)
-		}
+		actions = append(actions, engine.Action{Name: "remove the hermetic stand-in", Run: func(ctx context.Context) error {
+			return env.standin.Uninstall(ctx, env.kube, env.externalOptions())
+		}})
 	}
-	if env.provider == nil || env.envCfg == nil {
-		return
+	if env.provider != nil && env.envCfg != nil {
+		actions = append(actions, engine.Action{Name: "delete the cluster (as its plan says)", Run: func(ctx context.Context) error {
+			env.provider.SetFailed(env.outcome.Failed() || env.blocked != "" || CurrentSpecReport().Failed())
+			ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
+			_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
+			return err
+		}})
 	}
-	env.provider.SetFailed(env.failed || env.blocked != "" || CurrentSpecReport().Failed())
-	ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
-	_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
-	Expect(err).NotTo(HaveOccurred())
+	// Clean-up failures are logged, not fatal: the cluster is deleted anyway, and a
+	// failure here must not turn a passing upgrade into a failed one.
+	err := engine.TearDown(ctx, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }, actions...)
+	if err != nil {
+		fmt.Fprintf(GinkgoWriter, "tear-down: %v\n", err)
+	}
 }
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
@@ -272,7 +281,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	reason := ""
 	if !out.Passed {
 		reason = out.Reason
-		env.failed = true
+		env.outcome.Fail("step " + s.Name + "/" + step.Name)
 		env.collectDiagnostics(ctx, phase.Name, s, i, client, gateways)
 	}
 	record(run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
@@ -413,7 +422,7 @@ func (env *strategyEnv) setUpExternal(ctx context.Context) error {
 }
 
 func (env *strategyEnv) externalOptions() external.InstallOptions {
-	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster}
+	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 }
 
 func (env *strategyEnv) curlTrustArgs() []string {
@@ -425,16 +434,7 @@ func (env *strategyEnv) curlTrustArgs() []string {
 
 // applyCAConfigMap gives a namespace the stand-in's CA, labelled with the run.
 func (env *strategyEnv) applyCAConfigMap(ctx context.Context, namespace string) error {
-	cm := env.standin.CAConfigMap(namespace)
-	if cm.Labels == nil {
-		cm.Labels = map[string]string{}
-	}
-	cm.Labels[deploy.RunLabel] = suite.cfg.RunID
-	_, err := env.kube.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		return nil // created by this run for an earlier scenario sharing the namespace
-	}
-	return err
+	return engine.ApplyRunConfigMap(ctx, env.kube, env.standin.CAConfigMap(namespace), suite.cfg.RunID)
 }
 
 // collectDiagnostics writes what is needed to debug a failed step under
