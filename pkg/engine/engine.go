@@ -19,6 +19,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
 // Action is one piece of a tear-down.
@@ -149,4 +150,34 @@ func NewCluster(cfg *rest.Config, plan cluster.Plan) (*deploy.Cluster, error) {
 	}
 	c.Reuse = plan.Mode == cluster.ModeReuse
 	return c, nil
+}
+
+// RunImages are the images a run pulls onto its nodes: Istio's (per version, from
+// the run's hub), the clients' curl image, and the hermetic stand-in's nginx when
+// EXTERNAL=cluster. PRELOAD_IMAGES=1 loads them from the host's Docker into kind
+// before anything pulls them (no registry pulls from the nodes: pull limits,
+// slow or absent networks).
+func RunImages(istio []mesh.Config, hermetic bool) []string {
+	var out []string
+	for _, c := range istio {
+		out = append(out, c.Images()...)
+	}
+	out = append(out, versions.CurlImage)
+	if hermetic {
+		out = append(out, versions.NginxImage)
+	}
+	return out
+}
+
+// PreloadImages loads every image with load (cluster.Provider.LoadImage: from the
+// host's Docker into each kind node that lacks it), trying all of them and
+// returning every failure, each naming its image.
+func PreloadImages(ctx context.Context, load func(ctx context.Context, image string, args ...string) error, images []string) error {
+	var errs []error
+	for _, im := range images {
+		if err := load(ctx, im); err != nil {
+			errs = append(errs, fmt.Errorf("preload %s (pull it on this host first: docker pull %s): %w", im, im, err))
+		}
+	}
+	return errors.Join(errs...)
 }

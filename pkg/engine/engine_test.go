@@ -18,6 +18,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
 // A failing per-object clean-up (an error, or a failed Expect's panic) must not
@@ -184,5 +185,28 @@ func TestApplyRunConfigMap(t *testing.T) {
 	}
 	if got, _ := kube.CoreV1().ConfigMaps("ns").Get(ctx, "users", metav1.GetOptions{}); got.Data["k"] != "theirs" {
 		t.Error("someone else's ConfigMap was changed")
+	}
+}
+
+func TestPreloadImages(t *testing.T) {
+	images := RunImages([]mesh.Config{{Version: "1.31.4"}, {Version: "1.32.0", Hub: "mirror.example/istio"}}, true)
+	want := []string{"docker.io/istio/pilot:1.31.4", "docker.io/istio/proxyv2:1.31.4",
+		"mirror.example/istio/pilot:1.32.0", "mirror.example/istio/proxyv2:1.32.0", versions.CurlImage, versions.NginxImage}
+	if strings.Join(images, " ") != strings.Join(want, " ") {
+		t.Errorf("RunImages = %v, want %v", images, want)
+	}
+	var loaded []string
+	err := PreloadImages(context.Background(), func(ctx context.Context, im string, args ...string) error {
+		loaded = append(loaded, im)
+		if strings.Contains(im, "proxyv2") {
+			return errors.New("no such image")
+		}
+		return nil
+	}, images)
+	if len(loaded) != len(images) {
+		t.Errorf("loaded %v: every image must be tried", loaded)
+	}
+	if err == nil || !strings.Contains(err.Error(), "docker pull docker.io/istio/proxyv2:1.31.4") || !strings.Contains(err.Error(), "mirror.example/istio/proxyv2:1.32.0") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -89,6 +89,8 @@ type ClusterInputs struct {
 	NodeImage  string
 	KindConfig string // rendered kind config, YAML
 	Keep       string // when the cluster is kept afterwards, in words
+	// Preload are the images loaded from the host's Docker (PRELOAD_IMAGES=1).
+	Preload []string
 }
 
 // Render writes the plan for people: every command and manifest the run uses.
@@ -104,6 +106,9 @@ func Render(w io.Writer, in Inputs) error {
 		p.kv("node image", in.Cluster.NodeImage)
 	}
 	p.kv("afterwards", in.Cluster.Keep)
+	if len(in.Cluster.Preload) > 0 {
+		p.kv("preload images", strings.Join(in.Cluster.Preload, " "))
+	}
 	if in.Cluster.KindConfig != "" {
 		p.block("kind config", in.Cluster.KindConfig)
 	}

@@ -127,13 +127,17 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) {
 	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
 	kubeconfig := suite.envCfg.KubeconfigFile()
 	connect(kubeconfig, p)
+	if cfg.PreloadImages {
+		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
+		Expect(engine.PreloadImages(ctx, suite.provider.LoadImage, engine.RunImages([]mesh.Config{cfg.mesh}, cfg.External == "cluster"))).To(Succeed())
+	}
 
 	By("getting istioctl " + cfg.mesh.Version)
 	istioctl, err := mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	overlay, err := mesh.DefaultOverlay()
 	Expect(err).NotTo(HaveOccurred())
-	opts := mesh.InstallOptions{Overlay: overlay, Kubeconfig: kubeconfig}
+	opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: kubeconfig}
 	if p.Mode == cluster.ModeExisting {
 		opts.Context = p.Context
 	}

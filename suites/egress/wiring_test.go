@@ -67,7 +67,10 @@ func printPlan(cfg config, scenarios []*scenario.Scenario) error {
 	if err != nil {
 		return err
 	}
-	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Context: p.Context})
+	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Context: p.Context})
+	if cfg.PreloadImages {
+		in.Cluster.Preload = engine.RunImages([]mesh.Config{cfg.mesh}, cfg.External == "cluster")
+	}
 	if cfg.External == "cluster" {
 		// Show what will really be applied: a CA is generated per run, so this one
 		// is a sample, but the adapted rules have exactly this shape.

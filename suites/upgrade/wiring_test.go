@@ -91,7 +91,12 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	overlay, err := mesh.DefaultOverlay()
 	Expect(err).NotTo(HaveOccurred())
-	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Kubeconfig: env.envCfg.KubeconfigFile()},
+	if cfg.PreloadImages {
+		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
+		Expect(engine.PreloadImages(ctx, env.provider.LoadImage, engine.RunImages([]mesh.Config{
+			{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))).To(Succeed())
+	}
+	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
 		Timeouts: mesh.DefaultTimeouts(), Kube: env.kube, Out: GinkgoWriter}
 	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
 	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
@@ -517,7 +522,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios}
 	in := upgrade.RenderInputs{
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
-			Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
+			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
 		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: scenarios,
 		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
 	}
