@@ -328,8 +328,3 @@ func TestDir(t *testing.T) {
 	}
 }
 
-func TestRESTExecutorNeedsConfig(t *testing.T) {
-	if _, err := (RESTExecutor{}).Exec(context.Background(), "ns", "p", "c", []string{"true"}, io.Discard, io.Discard); err == nil {
-		t.Error("RESTExecutor without config ran")
-	}
-}

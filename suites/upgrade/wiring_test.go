@@ -251,14 +251,14 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	bundleTimeout := suite.cfg.Timeouts.Converge
 	if i == 0 {
 		By("removing whatever " + s.Name + "'s bundle left from an earlier phase")
-		Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
+		Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 	}
 	if i == len(s.Steps)-1 {
 		// Whatever happens to this step: a leftover VirtualService would route the
 		// next scenario's requests.
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
-			Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
+			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 		}, NodeTimeout(bundleTimeout+time.Minute))
 	}
 	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.Apply, ", ")))
@@ -327,8 +327,8 @@ func (env *strategyEnv) runWindow(ctx context.Context, w upgrade.Window, phase s
 		env.collectMeshDiagnostics(ctx, w.Name)
 	}
 	if pc := suite.plan.Probe; pc.Enabled() && env.adapted[pc.Scenario.Name] != nil {
-		cleanup = upgrade.DeleteBundle(context.WithoutCancel(ctx), env.cluster.Client, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
-			time.Second, suite.cfg.Timeouts.Converge)
+		cleanup = deploy.DeleteBundle(context.WithoutCancel(ctx), env.cluster, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
+			suite.cfg.Timeouts.Converge)
 	}
 	Expect(errors.Join(res.Err, proberErr, disrupted, cleanup)).NotTo(HaveOccurred())
 }
@@ -340,7 +340,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	s := env.adapted[pc.Scenario.Name]
 	step := s.Steps[pc.Step]
 	By(fmt.Sprintf("putting %s in place for the background prober", pc))
-	if err := upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, suite.cfg.Timeouts.Converge); err != nil {
+	if err := deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, suite.cfg.Timeouts.Converge); err != nil {
 		return nil, err
 	}
 	for j := 0; j <= pc.Step; j++ {
