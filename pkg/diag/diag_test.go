@@ -327,4 +327,3 @@ func TestDir(t *testing.T) {
 		t.Errorf("Dir = %q", got)
 	}
 }
-
