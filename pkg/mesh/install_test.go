@@ -249,7 +249,7 @@ func TestOverlayIsTheEgressIstioOperator(t *testing.T) {
 		t.Errorf("apiVersion/kind = %s/%s", o.APIVersion, o.Kind)
 	}
 	if o.Spec.Profile != "minimal" {
-		t.Errorf("profile = %q, want minimal (see DECISIONS.md)", o.Spec.Profile)
+		t.Errorf("profile = %q, want minimal (see docs/mesh.md)", o.Spec.Profile)
 	}
 
 	// meshConfig against Istio's own MeshConfig type, unknown fields refused.

@@ -8,7 +8,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
-// Node images from kind v0.33.0's release notes, pinned by digest (FACTS.md).
+// Node images from kind v0.33.0's release notes (kubernetes-sigs/kind, tag v0.33.0), pinned by digest.
 const (
 	node137 = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 	node135 = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
