@@ -1,8 +1,15 @@
 # egress-conformance: `make test` (everything that needs no cluster) and `make e2e`
 # (kind + a pinned Istio + real traffic). `make help` lists every target and variable.
 
-# Every pinned version lives in pkg/versions/versions.env, shared with Go.
+# Every pinned version lives in pkg/versions/versions.env, shared with Go. Its values are
+# defaults: a variable exported in the environment (ISTIO_VERSION=1.31.4 make e2e, or a CI
+# job's env:) wins, as does one on the command line. A plain `include` would not allow the
+# former: a makefile assignment overrides the environment. So the environment's values of
+# the pinned names are saved before the include and restored after it.
+PINNED_VARS := $(shell sed -n 's/^\([A-Z][A-Z0-9_]*\)=.*/\1/p' pkg/versions/versions.env)
+$(foreach v,$(PINNED_VARS),$(if $(filter environment,$(origin $(v))),$(eval env_$(v) := $$($(v)))))
 include pkg/versions/versions.env
+$(foreach v,$(PINNED_VARS),$(if $(env_$(v)),$(eval $(v) := $$(env_$(v)))))
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -88,7 +95,7 @@ catalog: ## Regenerate README.md's scenario catalog table from scenarios/.
 # KUBECONFIG reaches it only together with KUBE_CONTEXT: an exported KUBECONFIG alone must
 # neither block a kind run nor point the harness at a cluster nobody named.
 EXTERNAL ?= internet
-E2E_VARS := ISTIO_VERSION KIND_NODE_IMAGE KIND_CONFIG CLUSTER_NAME EXTERNAL REUSE_CLUSTER KEEP_CLUSTER \
+E2E_VARS := ISTIO_VERSION ISTIO_HUB PRELOAD_IMAGES KIND_NODE_IMAGE KIND_CONFIG CLUSTER_NAME EXTERNAL REUSE_CLUSTER KEEP_CLUSTER \
 	KEEP_CLUSTER_ON_FAILURE ISTIOCTL CACHE_DIR TIMEOUTS SKIP_FILE DRY_RUN RUN_ID EXTERNAL_ALLOW_EXISTING_CLUSTER
 e2e_env = $(foreach v,$(E2E_VARS),$(v)='$($(v))') SCENARIOS='$(abspath $(SCENARIOS))' \
 	$(if $(KUBE_CONTEXT),KUBECONFIG='$(KUBECONFIG)' KUBE_CONTEXT='$(KUBE_CONTEXT)',KUBECONFIG= KUBE_CONTEXT=)
@@ -106,6 +113,9 @@ e2e-plan: ## Prove `make e2e DRY_RUN=1` prints a complete plan here, without Doc
 	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-plan.out
 	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-plan.out
 	grep -q '^node image: kindest/node:.*@sha256:' $(CURDIR)/.e2e-plan.out
+	grep -qx 'version: $(ISTIO_VERSION)' $(CURDIR)/.e2e-plan.out
+	grep -qx 'offline tier simulates: Istio $(ISTIO_LIBRARY_RELEASE)' $(CURDIR)/.e2e-plan.out
+	$(if $(filter $(ISTIO_LIBRARY_RELEASE).%,$(ISTIO_VERSION)),,grep -q '^warning: the offline tier simulates Istio $(ISTIO_LIBRARY_RELEASE)' $(CURDIR)/.e2e-plan.out)
 	rm -f $(CURDIR)/.e2e-plan.out
 
 # The istio.io corpus, and its known gaps (documented tasks the offline tier still gets
@@ -180,8 +190,8 @@ e2e-upgrade: ## The upgrade gate: ISTIO_FROM → ISTIO_TO by UPGRADE_STRATEGY on
 .PHONY: e2e-upgrade-plan
 e2e-upgrade-plan: ## Prove `make e2e-upgrade DRY_RUN=1` prints a complete plan here, without Docker (part of make test).
 	$(MAKE) --no-print-directory e2e-upgrade DRY_RUN=1 KUBE_CONTEXT= UPGRADE_STRATEGY=both > $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^upgrade: Istio [0-9.]* → [0-9.]*$$' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^ok: kubernetes: TO ' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^upgrade: Istio [0-9.]* → $(or $(ISTIO_TO),$(ISTIO_VERSION))$$' $(CURDIR)/.e2e-upgrade-plan.out
+	grep -q '^ok: kubernetes: TO $(or $(ISTIO_TO),$(ISTIO_VERSION)) ' $(CURDIR)/.e2e-upgrade-plan.out
 	grep -q '^## Strategy in-place$$' $(CURDIR)/.e2e-upgrade-plan.out
 	grep -q '^## Strategy canary$$' $(CURDIR)/.e2e-upgrade-plan.out
 	grep -q 'install --skip-confirmation --filename fixtures/istio/egress.yaml --revision ' $(CURDIR)/.e2e-upgrade-plan.out

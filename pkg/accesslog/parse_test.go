@@ -183,7 +183,7 @@ var realLines = []realLine{
 	},
 	{
 		// Sidecar → egress gateway: the cluster names the gateway subset,
-		// the shape DESIGN.md's sidecarLog.upstreamCluster expects.
+		// the shape a scenario's sidecarLog.upstreamCluster expects (docs/design.md).
 		// https://istio.io/latest/blog/2022/egress-policies/
 		name: "1.13 sidecar to egress gateway subset (egress-policies blog)",
 		line: `[2022-05-10T20:36:16.973Z] "HEAD / HTTP/1.1" 200 - via_upstream - "-" 0 0 421 420 "-" "curl/7.83.0-DEV" "5ab0ed38-2e77-92a8-bb44-0a07573cd530" "developers.google.com" "10.100.2.6:8080" outbound|80|google|istio-egressgateway.istio-system.svc.cluster.local 10.100.0.5:48236 173.194.217.101:80 10.100.0.5:48764 - -`,

@@ -31,7 +31,7 @@ func ReportStep(s *scenario.Scenario, step scenario.Step, j offline.Judgement) (
 
 // Istio is the Istio the offline tier's verdicts are about: the linked library.
 func Istio() report.Istio {
-	return report.Istio{Version: versions.Istio, Library: "istio.io/istio " + versions.IstioLibrary}
+	return report.Istio{Version: versions.IstioLibraryRelease, Library: "istio.io/istio " + versions.IstioLibrary}
 }
 
 // Report is the conformance report of the check (tier "offline"). Scenarios that

@@ -23,6 +23,11 @@ type Cluster struct {
 	// harness created (REUSE_CLUSTER=1). A namespace without the run label is never
 	// taken over.
 	Reuse bool
+	// Injection are the namespace labels that make the mesh inject sidecars
+	// (mesh.Installed.InjectionLabels: istio.io/rev=<revision> for a
+	// revision-installed mesh). nil: InjectionLabel=enabled, what the harness's own
+	// install selects.
+	Injection map[string]string
 	// Timeouts bound every wait; zero fields take DefaultTimeouts.
 	Timeouts Timeouts
 	// Logf receives progress lines of long waits; nil: silent.

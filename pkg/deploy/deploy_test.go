@@ -96,6 +96,16 @@ func TestEnsureNamespace(t *testing.T) {
 		t.Error("mine: injection label not added")
 	}
 
+	// A revision-installed mesh injects by istio.io/rev, not istio-injection.
+	c.Injection = map[string]string{"istio.io/rev": "1-32-0"}
+	if err := EnsureNamespace(ctx, c, "by-revision", "run-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if l := getNS(t, c, "by-revision").Labels; l["istio.io/rev"] != "1-32-0" || l[InjectionLabel] != "" {
+		t.Errorf("by-revision: labels %v, want istio.io/rev=1-32-0 and no %s", l, InjectionLabel)
+	}
+	c.Injection = nil
+
 	// The user's namespace: refused, untouched.
 	err := EnsureNamespace(ctx, c, "users", "run-1", false)
 	if !errors.Is(err, ErrNotOurs) || !strings.Contains(err.Error(), "without the label "+RunLabel) {

@@ -15,7 +15,7 @@ import (
 var ErrNotOurs = errors.New("not created by this run of egress-conformance")
 
 // EnsureNamespace makes namespace name exist, labelled with RunLabel=runID and
-// ManagedByLabel (and InjectionLabel=enabled when inject). It creates it when it
+// ManagedByLabel (and, when inject, c.Injection or InjectionLabel=enabled). It creates it when it
 // does not exist (after waiting, bounded, for a terminating one of the same name to
 // go). An existing namespace is used only when it carries RunLabel: with runID, it
 // is this run's; with another run's id it is taken over only when c.Reuse is set.
@@ -26,7 +26,9 @@ func EnsureNamespace(ctx context.Context, c *Cluster, name, runID string, inject
 	}
 	want := ownedLabels(runID)
 	if inject {
-		want[InjectionLabel] = "enabled"
+		for k, v := range c.injection() {
+			want[k] = v
+		}
 	}
 	t := c.timeouts()
 	var ns corev1.Namespace
@@ -79,6 +81,14 @@ func EnsureNamespace(ctx context.Context, c *Cluster, name, runID string, inject
 		}
 	}
 	return nil
+}
+
+// injection is c.Injection, or InjectionLabel=enabled.
+func (c *Cluster) injection() map[string]string {
+	if len(c.Injection) > 0 {
+		return c.Injection
+	}
+	return map[string]string{InjectionLabel: "enabled"}
 }
 
 // checkOwner refuses a namespace this run may not use.

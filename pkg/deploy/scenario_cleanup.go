@@ -2,11 +2,13 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,45 +31,100 @@ func CleanupScenario(ctx context.Context, c *Cluster, s *scenario.Scenario, runI
 	if err := ValidateRunID(runID); err != nil {
 		return err
 	}
-	t := c.timeouts()
-	ctx, cancel := context.WithTimeout(ctx, t.Cleanup)
-	defer cancel()
-
-	type target struct {
-		gvk             schema.GroupVersionKind
-		namespace, name string
-	}
 	namespaces := map[string]bool{}
-	var targets []target
+	var targets []objectRef
 	for _, ref := range s.ClientRefs() {
 		namespaces[ref.Namespace] = true
-		targets = append(targets, target{gvk: namespaceGVK, name: ref.Namespace})
+		targets = append(targets, objectRef{gvk: namespaceGVK, name: ref.Namespace})
 	}
-	if n := len(s.Steps); n > 0 {
-		for _, o := range s.Steps[n-1].Bundle {
-			ns := o.Namespace
-			if ns == "" {
-				ns = s.Namespace()
-			}
-			if namespaces[ns] {
-				continue // goes with its namespace
-			}
-			gv, err := schema.ParseGroupVersion(o.APIVersion)
-			if err != nil {
-				return fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
-			}
-			targets = append(targets, target{gvk: gv.WithKind(o.Kind), namespace: ns, name: o.Name})
+	bundle, err := bundleRefs(c, s)
+	if err != nil {
+		return err
+	}
+	for _, r := range bundle {
+		if !namespaces[r.namespace] {
+			targets = append(targets, r) // in a client namespace it goes with the namespace
 		}
 	}
+	if err := c.deleteRunObjects(ctx, targets, runID, c.timeouts().Cleanup); err != nil {
+		return fmt.Errorf("clean-up of scenario %s: %w", s.Name, err)
+	}
+	return nil
+}
 
-	var deleted []target
+// DeleteBundle deletes the objects a scenario's steps applied (its whole
+// cumulative bundle) and waits, within timeout, until they are gone, so that the
+// scenario can be walked again from its first step and the next scenario starts
+// from a mesh without its routing. Unlike CleanupScenario it keeps the scenario's
+// namespaces, the harness Sidecar and the clients: the upgrade gate needs the same
+// clients on both sides of the upgrade. Same rules: only RunLabel=runID objects,
+// UID preconditions, absent objects and kinds the server no longer serves are fine.
+func DeleteBundle(ctx context.Context, c *Cluster, s *scenario.Scenario, runID string, timeout time.Duration) error {
+	if err := ValidateRunID(runID); err != nil {
+		return err
+	}
+	targets, err := bundleRefs(c, s)
+	if err != nil {
+		return err
+	}
+	if err := c.deleteRunObjects(ctx, targets, runID, timeout); err != nil {
+		return fmt.Errorf("removing scenario %s's bundle: %w", s.Name, err)
+	}
+	return nil
+}
+
+// objectRef names one object to delete.
+type objectRef struct {
+	gvk             schema.GroupVersionKind
+	namespace, name string
+}
+
+// bundleRefs are the objects of s's cumulative bundle; a namespaced object without
+// a namespace is in the scenario's namespace. A kind the server does not serve is
+// taken as namespaced (no such object can exist anyway).
+func bundleRefs(c *Cluster, s *scenario.Scenario) ([]objectRef, error) {
+	n := len(s.Steps)
+	if n == 0 {
+		return nil, nil
+	}
+	var out []objectRef
+	for _, o := range s.Steps[n-1].Bundle {
+		gv, err := schema.ParseGroupVersion(o.APIVersion)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		r := objectRef{gvk: gv.WithKind(o.Kind), namespace: o.Namespace, name: o.Name}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(r.gvk)
+		namespaced, err := c.Client.IsObjectNamespaced(u)
+		if err != nil && !meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("%s:%d: %s %s: %w", o.File, o.Line, o.Kind, o.Name, err)
+		}
+		if (namespaced || err != nil) && r.namespace == "" {
+			r.namespace = s.Namespace()
+		}
+		if !namespaced && err == nil {
+			r.namespace = ""
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// deleteRunObjects deletes every target that carries RunLabel=runID (UID as a
+// precondition; absent objects and unserved kinds are fine) and waits, bounded by
+// timeout, until the deleted ones are gone. It returns every problem at once.
+func (c *Cluster) deleteRunObjects(ctx context.Context, targets []objectRef, runID string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var deleted []objectRef
 	var problems []string
 	for _, tg := range targets {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(tg.gvk)
 		err := c.Client.Get(ctx, client.ObjectKey{Namespace: tg.namespace, Name: tg.name}, u)
 		switch {
-		case apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
 			continue
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("get %s %s: %v", tg.gvk.Kind, key(tg.namespace, tg.name), err))
@@ -87,7 +144,7 @@ func CleanupScenario(ctx context.Context, c *Cluster, s *scenario.Scenario, runI
 		}
 	}
 
-	err := poll(ctx, t.Poll, time.Until(deadline(ctx)), func(ctx context.Context) (bool, string, error) {
+	err := poll(ctx, c.timeouts().Poll, time.Until(deadline(ctx)), func(ctx context.Context) (bool, string, error) {
 		var left []string
 		for _, tg := range deleted {
 			u := &unstructured.Unstructured{}
@@ -109,7 +166,7 @@ func CleanupScenario(ctx context.Context, c *Cluster, s *scenario.Scenario, runI
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("clean-up of scenario %s: %s", s.Name, strings.Join(problems, "; "))
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -327,9 +327,3 @@ func TestDir(t *testing.T) {
 		t.Errorf("Dir = %q", got)
 	}
 }
-
-func TestRESTExecutorNeedsConfig(t *testing.T) {
-	if _, err := (RESTExecutor{}).Exec(context.Background(), "ns", "p", "c", []string{"true"}, io.Discard, io.Discard); err == nil {
-		t.Error("RESTExecutor without config ran")
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
@@ -27,6 +28,7 @@ func Print(w io.Writer, cfg settings.Run, m mesh.Config, scenarios []*scenario.S
 	in := plan.Inputs{
 		RunID:        cfg.RunID,
 		IstioVersion: m.Version,
+		OfflineIstio: versions.IstioLibraryRelease,
 		Istioctl:     istioctlSource(m),
 		External:     cfg.External,
 		Skip:         map[string]string{},
@@ -57,7 +59,10 @@ func Print(w io.Writer, cfg settings.Run, m mesh.Config, scenarios []*scenario.S
 	if err != nil {
 		return err
 	}
-	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Context: p.Context})
+	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Hub: m.Hub, Context: p.Context})
+	if cfg.PreloadImages {
+		in.Cluster.Preload = engine.RunImages([]mesh.Config{m}, cfg.External == "cluster")
+	}
 	if cfg.External == "cluster" {
 		// Show what will really be applied: a CA is generated per run, so this one
 		// is a sample, but the adapted rules have exactly this shape.

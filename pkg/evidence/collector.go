@@ -58,8 +58,10 @@ type Collector struct {
 	Flush time.Duration
 	// Timeout bounds one Collect (required).
 	Timeout time.Duration
-	// SinceSlack is subtracted from Target.Since before reading: it covers clock
-	// skew between this host and the nodes, whose kubelet stamps the log lines.
+	// SinceSlack is subtracted from Target.Since before reading: a little more log
+	// than the probe's own window, for lines Envoy stamps before curl's start is
+	// recorded. (Clock skew between this host and the nodes needs no slack:
+	// KubeLogSource sends a duration, SinceSeconds, never an instant.)
 	SinceSlack time.Duration
 
 	// Now and Sleep are the clock; nil means the real one.

@@ -64,24 +64,35 @@ type LogSource interface {
 
 // KubeLogSource reads container logs through the API server (the e2e-framework
 // has no log helper).
-type KubeLogSource struct{ client kubernetes.Interface }
+type KubeLogSource struct {
+	client kubernetes.Interface
+	// now is this host's clock; nil: time.Now.
+	now func() time.Time
+}
 
 // NewKubeLogSource returns a LogSource on client.
 func NewKubeLogSource(client kubernetes.Interface) KubeLogSource {
 	return KubeLogSource{client: client}
 }
 
-// Logs implements LogSource. The API server's SinceTime has a precision of one
-// second (RFC 3339 without fraction), so a read returns up to a second more than
-// asked for; the Collector matches by request id and address, never by position.
+// sinceMargin widens every window by this much: SinceSeconds counts whole seconds
+// and the request to the kubelet takes a moment.
+const sinceMargin = 2 * time.Second
+
+// Logs implements LogSource. The window is sent as SinceSeconds, a duration the
+// kubelet subtracts from its own clock, never as SinceTime, an instant on this
+// host's clock the node's clock may disagree with by more than any slack (a CI
+// runner against a remote cluster). The duration is measured on this host's clock
+// from since to now, rounded up, plus sinceMargin; a read may return a little more
+// than asked for, and the Collector matches by request id and address, never by
+// position.
 func (k KubeLogSource) Logs(ctx context.Context, p Proxy, since time.Time) (string, error) {
 	if k.client == nil {
 		return "", errors.New("evidence: KubeLogSource has no client")
 	}
 	opts := &corev1.PodLogOptions{Container: p.Container}
 	if !since.IsZero() {
-		t := metav1.NewTime(since)
-		opts.SinceTime = &t
+		opts.SinceSeconds = ptrInt64(SinceSeconds(since, k.clock()))
 	}
 	raw, err := k.client.CoreV1().Pods(p.Namespace).GetLogs(p.Pod, opts).DoRaw(ctx)
 	if err != nil {
@@ -89,6 +100,30 @@ func (k KubeLogSource) Logs(ctx context.Context, p Proxy, since time.Time) (stri
 	}
 	return string(raw), nil
 }
+
+func (k KubeLogSource) clock() time.Time {
+	if k.now != nil {
+		return k.now()
+	}
+	return time.Now()
+}
+
+// SinceSeconds is the PodLogOptions.SinceSeconds that covers every line written
+// since `since` (both instants on this host's clock): whole seconds, rounded up,
+// plus a margin, at least 1 (the API server refuses 0).
+func SinceSeconds(since, now time.Time) int64 {
+	d := now.Sub(since) + sinceMargin
+	secs := int64(d / time.Second)
+	if d%time.Second != 0 {
+		secs++
+	}
+	if secs < 1 {
+		secs = 1
+	}
+	return secs
+}
+
+func ptrInt64(v int64) *int64 { return &v }
 
 // GatewayProxies returns the proxy of every Running pod in namespace that matches
 // labelSelector and has an istio-proxy container, sorted by name. A pod being

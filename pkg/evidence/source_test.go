@@ -30,15 +30,37 @@ func TestKubeLogSource(t *testing.T) {
 		return true, &runtime.Unknown{Raw: []byte(pilotAgentLine + "\n" + policiesGateway + "\n")}, nil
 	})
 	since := time.Date(2022, 5, 10, 20, 36, 15, 0, time.UTC)
-	text, err := NewKubeLogSource(client).Logs(context.Background(), gatewayProxy, since)
+	// This host's clock says the probe started 7.3 s ago; the node's clock may say
+	// anything, so no absolute instant may be sent.
+	src := KubeLogSource{client: client, now: func() time.Time { return since.Add(7300 * time.Millisecond) }}
+	text, err := src.Logs(context.Background(), gatewayProxy, since)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text, policiesGateway) {
 		t.Errorf("logs = %q", text)
 	}
-	if got == nil || got.Container != ProxyContainer || got.SinceTime == nil || !got.SinceTime.Time.Equal(since) || gotNS != "istio-system" {
-		t.Errorf("asked namespace %q options %+v; want istio-system, container %s since %s", gotNS, got, ProxyContainer, since)
+	if got == nil || got.Container != ProxyContainer || gotNS != "istio-system" {
+		t.Fatalf("asked namespace %q options %+v; want istio-system, container %s", gotNS, got, ProxyContainer)
+	}
+	if got.SinceTime != nil {
+		t.Errorf("SinceTime %s sent: an instant on this host's clock, which the node's clock need not share", got.SinceTime)
+	}
+	// 7.3 s + 2 s margin, rounded up.
+	if got.SinceSeconds == nil || *got.SinceSeconds != 10 {
+		t.Errorf("SinceSeconds = %v, want 10", got.SinceSeconds)
+	}
+}
+
+func TestSinceSeconds(t *testing.T) {
+	at := time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		ago  time.Duration
+		want int64
+	}{{0, 2}, {time.Second, 3}, {1500 * time.Millisecond, 4}, {-time.Minute, 1}, {10 * time.Minute, 602}} {
+		if got := SinceSeconds(at.Add(-c.ago), at); got != c.want {
+			t.Errorf("SinceSeconds(%s ago) = %d, want %d", c.ago, got, c.want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
@@ -20,7 +21,15 @@ const (
 	// EnvCacheDir replaces the cache root, <user cache dir>/egress-conformance.
 	// istioctl lands in $CACHE_DIR/istio/<version>/istioctl.
 	EnvCacheDir = "CACHE_DIR"
+	// EnvHub replaces the registry Istio's images come from (a mirror, or one
+	// without pull limits): istioctl install --set hub=<ISTIO_HUB>. The images
+	// there must be Istio's own, under their own names (pilot, proxyv2) and tags.
+	EnvHub = "ISTIO_HUB"
 )
+
+// DefaultHub is where Istio's release images are published (the hub istioctl of a
+// release installs from when none is set).
+const DefaultHub = "docker.io/istio"
 
 // Config is what the environment asks of istioctl acquisition.
 type Config struct {
@@ -30,7 +39,28 @@ type Config struct {
 	Istioctl string
 	// CacheRoot holds istio/<version>/istioctl.
 	CacheRoot string
+	// Hub is ISTIO_HUB; empty: istioctl's own (DefaultHub for a release).
+	Hub string
 }
+
+// HubOrDefault is the hub the images come from.
+func (c Config) HubOrDefault() string {
+	if c.Hub != "" {
+		return c.Hub
+	}
+	return DefaultHub
+}
+
+// Images are the images an install of c pulls: istiod's and the proxies'
+// (sidecars and gateways), tagged with the version.
+func (c Config) Images() []string {
+	hub := c.HubOrDefault()
+	return []string{hub + "/pilot:" + c.Version, hub + "/proxyv2:" + c.Version}
+}
+
+// hubPattern is a registry host with an optional port and path: no scheme, no
+// tag, nothing a shell or istioctl's --set would split.
+var hubPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([a-z0-9._/-]*[a-z0-9])?)*$`)
 
 // ConfigFromEnv reads ISTIO_VERSION, ISTIOCTL and CACHE_DIR through getenv (pass
 // os.Getenv). Unset values take their defaults.
@@ -39,6 +69,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		Version:   getenv(EnvIstioVersion),
 		Istioctl:  getenv(EnvIstioctl),
 		CacheRoot: getenv(EnvCacheDir),
+		Hub:       strings.TrimSuffix(getenv(EnvHub), "/"),
+	}
+	if c.Hub != "" && !hubPattern.MatchString(c.Hub) {
+		return Config{}, fmt.Errorf("%s=%q: want a registry and path such as mirror.example.com:5000/istio (no scheme, no tag)", EnvHub, c.Hub)
 	}
 	if c.Version == "" {
 		c.Version = versions.Istio

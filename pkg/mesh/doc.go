@@ -8,7 +8,7 @@
 //     dry run can print them); Mesh.Install, Mesh.Uninstall and Mesh.WaitReady run
 //     and check them. Uninstall only removes a mesh the harness installed.
 //   - Sidecar renders the per-namespace Sidecar that sets a scenario's
-//     outboundTrafficPolicy (see DECISIONS.md for why it is per namespace).
+//     outboundTrafficPolicy (docs/mesh.md says why it is per namespace).
 //   - SupportsKubernetes is Istio's published Kubernetes support table.
 //
 // Long steps report progress to an io.Writer; nil means quiet.

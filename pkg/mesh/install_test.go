@@ -14,7 +14,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
 )
 
 func TestInstallArgsGolden(t *testing.T) {
@@ -213,6 +212,11 @@ type overlay struct {
 			} `json:"egressGateways"`
 		} `json:"components"`
 		Values struct {
+			Global struct {
+				Proxy struct {
+					Resources corev1.ResourceRequirements `json:"resources"`
+				} `json:"proxy"`
+			} `json:"global"`
 			Pilot struct {
 				AutoscaleEnabled *bool `json:"autoscaleEnabled"`
 			} `json:"pilot"`
@@ -240,19 +244,12 @@ func TestOverlayIsTheEgressIstioOperator(t *testing.T) {
 	if !strings.HasSuffix(filepath.ToSlash(p), OverlayFile) || !filepath.IsAbs(p) {
 		t.Errorf("DefaultOverlay = %s", p)
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o overlay
-	if err := yaml.UnmarshalStrict(b, &o); err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
+	o := readOverlay(t)
 	if o.APIVersion != "install.istio.io/v1alpha1" || o.Kind != "IstioOperator" {
 		t.Errorf("apiVersion/kind = %s/%s", o.APIVersion, o.Kind)
 	}
 	if o.Spec.Profile != "minimal" {
-		t.Errorf("profile = %q, want minimal (see DECISIONS.md)", o.Spec.Profile)
+		t.Errorf("profile = %q, want minimal (see docs/mesh.md)", o.Spec.Profile)
 	}
 
 	// meshConfig against Istio's own MeshConfig type, unknown fields refused.

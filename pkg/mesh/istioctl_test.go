@@ -439,6 +439,27 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Errorf("IstioctlCachePath = %s", got)
 	}
 
+	// ISTIO_HUB: a mirror for Istio's images.
+	c, err = ConfigFromEnv(env(map[string]string{EnvHub: "mirror.example.com:5000/istio/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hub != "mirror.example.com:5000/istio" || strings.Join(c.Images(), " ") != "mirror.example.com:5000/istio/pilot:"+versions.Istio+
+		" mirror.example.com:5000/istio/proxyv2:"+versions.Istio {
+		t.Errorf("hub %q, images %v", c.Hub, c.Images())
+	}
+	if got := InstallArgs(InstallOptions{Overlay: "o", Hub: c.Hub}); !strings.Contains(strings.Join(got, " "), "--set hub=mirror.example.com:5000/istio") {
+		t.Errorf("install args %v do not set the hub", got)
+	}
+	if c, _ := ConfigFromEnv(env(nil)); c.Images()[0] != DefaultHub+"/pilot:"+versions.Istio {
+		t.Errorf("default images %v", c.Images())
+	}
+	for _, bad := range []string{"https://mirror", "mirror/istio:1.32.0", "a b", "mirror;rm"} {
+		if _, err := ConfigFromEnv(env(map[string]string{EnvHub: bad})); err == nil || !strings.Contains(err.Error(), EnvHub) {
+			t.Errorf("ISTIO_HUB=%q: err = %v", bad, err)
+		}
+	}
+
 	for _, bad := range []string{"v1.31.4", "1.31", "../../etc", "1.31.4/../x", "latest", "1.31.4 "} {
 		if _, err := ConfigFromEnv(env(map[string]string{EnvIstioVersion: bad})); err == nil {
 			t.Errorf("ISTIO_VERSION=%q accepted", bad)

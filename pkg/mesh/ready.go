@@ -191,21 +191,25 @@ func FindControlPlanes(ctx context.Context, client kubernetes.Interface) ([]stri
 	return found, nil
 }
 
-// Guard refuses to go on when the cluster already runs an Istio control plane
-// that the harness does not own: the harness never installs over, upgrades or
-// removes a mesh it did not install. Call it before Install on an existing
-// cluster.
+// Guard refuses to go on when the cluster already has any part of an Istio mesh
+// that the harness does not own (Discover: an istiod, Istio's injection webhooks,
+// or Istio's API groups — a remote or managed control plane has the last two but
+// no istiod): the harness never installs over, upgrades or removes a mesh it did
+// not install. Call it before Install on an existing cluster.
 func (m *Mesh) Guard(ctx context.Context, client kubernetes.Interface) error {
 	if m.Owned {
 		return nil
 	}
-	found, err := FindControlPlanes(ctx, client)
+	found, err := Discover(ctx, client)
 	if err != nil {
 		return err
 	}
-	if len(found) > 0 {
-		return errors.New("the cluster already runs Istio (" + strings.Join(found, ", ") +
-			"), which the harness did not install: refusing to install over it or remove it")
+	if found.Any() {
+		return fmt.Errorf("%w (%s): refusing to install over it or remove it", ErrForeignMesh, found)
 	}
 	return nil
 }
+
+// ErrForeignMesh is wrapped by Guard's refusal: the cluster has Istio the harness
+// did not install.
+var ErrForeignMesh = errors.New("the cluster already has Istio, which the harness did not install")

@@ -3,14 +3,18 @@ package mesh
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -212,5 +216,114 @@ func TestGuard(t *testing.T) {
 	}
 	if err := (&Mesh{Owned: true}).Guard(ctx, foreign); err != nil {
 		t.Errorf("Guard on the harness's own mesh: %v", err)
+	}
+}
+
+// injector is a MutatingWebhookConfiguration shaped like the istio-discovery chart's
+// (templates/mutatingwebhook.yaml): revision "" is the default revision, whose
+// configuration also selects istio-injection=enabled namespaces.
+func injector(revision string) *admissionv1.MutatingWebhookConfiguration {
+	rev := revision
+	if rev == "" {
+		rev = "default"
+	}
+	name := "istio-sidecar-injector"
+	if revision != "" {
+		name += "-" + revision
+	}
+	notDisabled := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "sidecar.istio.io/inject", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}}}
+	w := &admissionv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "sidecar-injector", "istio.io/rev": rev}},
+		Webhooks: []admissionv1.MutatingWebhook{{
+			Name: "rev.namespace.sidecar-injector.istio.io",
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "istio.io/rev", Operator: metav1.LabelSelectorOpIn, Values: []string{rev}},
+				{Key: "istio-injection", Operator: metav1.LabelSelectorOpDoesNotExist}}},
+			ObjectSelector: notDisabled,
+		}},
+	}
+	if revision == "" {
+		w.Webhooks = append(w.Webhooks, admissionv1.MutatingWebhook{
+			Name: "namespace.sidecar-injector.istio.io",
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "istio-injection", Operator: metav1.LabelSelectorOpIn, Values: []string{"enabled"}}}},
+			ObjectSelector: notDisabled,
+		})
+	}
+	return w
+}
+
+// withIstioAPI makes the fake server serve networking.istio.io, as a cluster with
+// Istio's CRDs does.
+func withIstioAPI(c *fake.Clientset) *fake.Clientset {
+	c.Resources = append(c.Resources, &metav1.APIResourceList{GroupVersion: "networking.istio.io/v1",
+		APIResources: []metav1.APIResource{{Name: "virtualservices", Kind: "VirtualService", Namespaced: true}}})
+	return c
+}
+
+// A remote or managed control plane: Istio's API and its injection webhook, no
+// istiod. The harness must treat it as a foreign mesh (the previous Guard looked
+// for istiod only, and installed over it).
+func TestGuardRemoteControlPlane(t *testing.T) {
+	ctx := context.Background()
+	remote := withIstioAPI(fake.NewClientset(injector("")))
+	err := (&Mesh{}).Guard(ctx, remote)
+	if !errors.Is(err, ErrForeignMesh) || !strings.Contains(err.Error(), "no istiod (a remote or managed control plane)") {
+		t.Fatalf("Guard on a remote control plane: %v", err)
+	}
+	in, err := Discover(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !in.Remote() || len(in.ControlPlanes) != 0 || in.APIGroups[0] != "networking.istio.io" {
+		t.Errorf("Discover = %+v", in)
+	}
+	if got := in.ControlPlaneTargets(); len(got) != 1 || got[0].Name != EgressGatewayName {
+		t.Errorf("a remote control plane has no istiod to wait for: %v", got)
+	}
+	// Istio's API alone (CRDs left behind) is a mesh too.
+	if err := (&Mesh{}).Guard(ctx, withIstioAPI(fake.NewClientset())); !errors.Is(err, ErrForeignMesh) {
+		t.Errorf("Guard with Istio's API groups only: %v", err)
+	}
+}
+
+// A mesh installed by revision: namespaces are injected by istio.io/rev, not
+// istio-injection=enabled, and istiod is istiod-<revision>.
+func TestInjectionLabels(t *testing.T) {
+	ctx := context.Background()
+	revDep := deployment("istiod-1-32-0", map[string]string{"app": "istiod", "istio.io/rev": "1-32-0"}, true)
+	for _, c := range []struct {
+		name    string
+		objects []runtime.Object
+		want    string
+	}{
+		{"default revision", []runtime.Object{deployment("istiod", istiodLabels, true), injector("")}, "istio-injection=enabled"},
+		{"revision only", []runtime.Object{revDep, injector("1-32-0")}, "istio.io/rev=1-32-0"},
+		{"default and a canary", []runtime.Object{deployment("istiod", istiodLabels, true), revDep, injector(""), injector("1-32-0")}, "istio-injection=enabled"},
+	} {
+		in, err := Discover(ctx, fake.NewClientset(c.objects...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := in.InjectionLabels()
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := labels.Set(l).String(); got != c.want {
+			t.Errorf("%s: InjectionLabels = %s, want %s", c.name, got, c.want)
+		}
+	}
+	in, err := Discover(ctx, fake.NewClientset(revDep, injector("1-32-0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.ControlPlaneTargets(); got[0].Name != "istiod-1-32-0" {
+		t.Errorf("ControlPlaneTargets = %v, want the revisioned istiod first", got)
+	}
+	// Only a webhook nobody's namespace can select: an error, not an uninjected client.
+	if _, err := (Installed{Revisions: []string{"x"}}).InjectionLabels(); err == nil {
+		t.Error("no injector: want an error")
 	}
 }

@@ -23,7 +23,7 @@ const (
 // Sidecar renders the Sidecar that gives every workload of namespace the
 // outbound traffic policy mode ("" means ALLOW_ANY, Istio's default). It sets no
 // egress listeners, so the workloads keep Istio's default visibility ("*/*") and
-// only the policy for unknown destinations changes. See DECISIONS.md.
+// only the policy for unknown destinations changes. See docs/mesh.md.
 //
 // Note that REGISTRY_ONLY is the zero value of the proto enum, so its JSON form is
 // `outboundTrafficPolicy: {}`: the policy is set (non-nil), with mode

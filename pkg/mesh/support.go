@@ -6,13 +6,14 @@ import (
 	"strings"
 )
 
-// k8sRange is an inclusive range of Kubernetes 1.x minors.
+// k8sRange is an inclusive range of Kubernetes 1.x minors. max 0 means Istio has
+// published no upper bound yet: only the floor is known.
 type k8sRange struct{ min, max int }
 
 // kubernetesSupport maps an Istio 1.x minor to the Kubernetes minors it is
-// officially supported on.
+// officially supported on. docs/versions.md says how each entry was checked.
 //
-// Sources (checked 2026-11):
+// Sources (checked 2026-12):
 //   - 1.26–1.30: istio/istio.io data/compatibility/supportStatus.yml (master, after
 //     the 1.30 entry was added in istio/istio.io#17347, "Min k8s 1.32, range
 //     1.32-1.36"), the data behind istio.io/latest/docs/releases/supported-releases.
@@ -21,9 +22,15 @@ type k8sRange struct{ min, max int }
 //   - 1.31: istio/istio.io content/en/news/releases/1.31.x/announcing-1.31/_index.md,
 //     "Istio 1.31.0 is officially supported on Kubernetes versions 1.32 to 1.36.";
 //     istio release-1.31 istioctl/pkg/install/k8sversion/version.go has
-//     MinK8SVersion = 32. (A secondary note says supportStatus.yml later widened
-//     1.31 to 1.37; not verified against istio.io, so 1.37 stays out.)
-//   - 1.32: no published data found yet; SupportsKubernetes answers "unknown".
+//     MinK8SVersion = 32.
+//   - 1.32: floor only. istio/istio master at VERSION 1.32 (commit 86c9f01fd735,
+//     2026-08-22, after release-1.31 was cut) has MinK8SVersion = 32 in
+//     istioctl/pkg/install/k8sversion/version.go, the floor istioctl install itself
+//     warns below. No istio.io announcement or supportStatus.yml entry for 1.32 was
+//     found in the sources available (istio.io's announcement-1.32 page is absent),
+//     so the upper bound is unknown: SupportsKubernetes accepts 1.32 on 1.32 or newer
+//     and says the upper bound is unpublished. Replace {32, 0} with the published
+//     range when istio.io has it.
 var kubernetesSupport = map[int]k8sRange{
 	26: {29, 33},
 	27: {29, 33},
@@ -31,12 +38,22 @@ var kubernetesSupport = map[int]k8sRange{
 	29: {31, 35},
 	30: {32, 36},
 	31: {32, 36},
+	32: {32, 0},
+}
+
+// String is "1.32–1.36", or "1.32 or newer (no published upper bound)".
+func (r k8sRange) String() string {
+	if r.max == 0 {
+		return fmt.Sprintf("1.%d or newer (no published upper bound)", r.min)
+	}
+	return fmt.Sprintf("1.%d–1.%d", r.min, r.max)
 }
 
 // SupportsKubernetes says whether Istio istioVersion ("1.31", "1.31.4") is
 // officially supported on Kubernetes k8sMinor ("1.35", "v1.35.8"), and gives the
 // supported range ("1.32–1.36"). The range is empty when the table has no entry
 // for that Istio minor or a version does not parse; CheckKubernetes says which.
+// For an Istio minor whose upper bound is not published only the floor is checked.
 func SupportsKubernetes(istioVersion, k8sMinor string) (bool, string) {
 	im, err := minorOf(istioVersion)
 	if err != nil {
@@ -46,12 +63,24 @@ func SupportsKubernetes(istioVersion, k8sMinor string) (bool, string) {
 	if !ok {
 		return false, ""
 	}
-	rng := fmt.Sprintf("1.%d–1.%d", r.min, r.max)
+	rng := r.String()
 	km, err := minorOf(k8sMinor)
 	if err != nil {
 		return false, rng
 	}
-	return r.min <= km && km <= r.max, rng
+	return r.min <= km && (r.max == 0 || km <= r.max), rng
+}
+
+// UpperBoundPublished says whether Istio has published the newest Kubernetes
+// minor istioVersion supports (false for a minor known only by its floor, and for
+// one the table does not know).
+func UpperBoundPublished(istioVersion string) bool {
+	im, err := minorOf(istioVersion)
+	if err != nil {
+		return false
+	}
+	r, ok := kubernetesSupport[im]
+	return ok && r.max != 0
 }
 
 // CheckKubernetes is SupportsKubernetes as an error that says what is wrong: an
@@ -91,4 +120,20 @@ func minorOf(v string) (int, error) {
 		return 0, fmt.Errorf("%q is not a 1.x version", v)
 	}
 	return n, nil
+}
+
+// OfflineDivergence says, when the cluster tier tests Istio installed but the
+// offline tier's linked library is another release line (the module proxy serves
+// istio.io/istio only up to release-1.31 while the cluster default is 1.32), that
+// an offline verdict is evidence about the library's Istio, not the installed one.
+// library is the library's release line ("1.31"); it returns "" when the minors agree.
+func OfflineDivergence(installed, library string) string {
+	im, err1 := minorOf(installed)
+	lm, err2 := minorOf(library)
+	if err1 == nil && err2 == nil && im == lm {
+		return ""
+	}
+	return fmt.Sprintf("the offline tier simulates Istio %s (the istio.io/istio library it links), this run tests Istio %s: "+
+		"an offline pass is evidence about %s, and a scenario that passes offline but fails here may be a change between the two releases",
+		library, installed, library)
 }

@@ -23,7 +23,9 @@ import (
 // Options configures the offline tier.
 type Options struct {
 	// IstioVersion is the version the simulated proxies report; default: the
-	// Istio version the cluster tier installs (pkg/versions).
+	// release line of the linked istio.io/istio (versions.IstioLibraryRelease).
+	// Proxies claiming a newer Istio than the istiod code generating their config
+	// would be a mesh that cannot exist.
 	IstioVersion string
 	// StrictAnalysis makes analyzer warnings fail a step, as
 	// `istioctl analyze --failure-threshold Warning` would.
@@ -87,7 +89,7 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	step := s.Steps[i]
 	r := StepResult{Scenario: s.Name, Step: step.Name}
 	if opts.IstioVersion == "" {
-		opts.IstioVersion = versions.Istio
+		opts.IstioVersion = versions.IstioLibraryRelease
 	}
 	harness, err := harnessObjects(s)
 	if err != nil {

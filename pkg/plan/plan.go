@@ -64,6 +64,8 @@ type Inputs struct {
 	IstioVersion string
 	Istioctl     string
 	InstallArgs  []string
+	// OfflineIstio is the Istio release the offline tier simulates (its library).
+	OfflineIstio string
 	// External is "internet" or "cluster"; ExternalNotes say what hermetic mode sets up.
 	External      string
 	ExternalNotes []string
@@ -87,6 +89,8 @@ type ClusterInputs struct {
 	NodeImage  string
 	KindConfig string // rendered kind config, YAML
 	Keep       string // when the cluster is kept afterwards, in words
+	// Preload are the images loaded from the host's Docker (PRELOAD_IMAGES=1).
+	Preload []string
 }
 
 // Render writes the plan for people: every command and manifest the run uses.
@@ -102,6 +106,9 @@ func Render(w io.Writer, in Inputs) error {
 		p.kv("node image", in.Cluster.NodeImage)
 	}
 	p.kv("afterwards", in.Cluster.Keep)
+	if len(in.Cluster.Preload) > 0 {
+		p.kv("preload images", strings.Join(in.Cluster.Preload, " "))
+	}
 	if in.Cluster.KindConfig != "" {
 		p.block("kind config", in.Cluster.KindConfig)
 	}
@@ -111,6 +118,12 @@ func Render(w io.Writer, in Inputs) error {
 	p.kv("istioctl", in.Istioctl)
 	p.kv("install", mesh.FormatCommand("istioctl", in.InstallArgs))
 	p.kv("wait for", "Deployments istiod and istio-egressgateway Available, their pods Ready")
+	if in.OfflineIstio != "" {
+		p.kv("offline tier simulates", "Istio "+in.OfflineIstio)
+		if w := mesh.OfflineDivergence(in.IstioVersion, in.OfflineIstio); w != "" {
+			p.kv("warning", w)
+		}
+	}
 
 	p.h2("External")
 	p.kv("mode", in.External)

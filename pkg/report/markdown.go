@@ -17,6 +17,9 @@ func Markdown(rep Report) string {
 		fmt.Fprintf(&b, " (library %s)", rep.Istio.Library)
 	}
 	b.WriteString("\n")
+	for _, w := range rep.Istio.Warnings {
+		fmt.Fprintf(&b, "- Warning: %s\n", w)
+	}
 	if c := rep.Cluster; c != nil {
 		fmt.Fprintf(&b, "- Cluster: %s", c.Provider)
 		if c.NodeImage != "" {

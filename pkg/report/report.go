@@ -55,6 +55,9 @@ type Istio struct {
 	Version string `json:"version"`
 	// Library is the istio.io/istio module version, for the offline tier.
 	Library string `json:"library,omitempty"`
+	// Warnings qualify the verdicts: e.g. the offline tier simulates another Istio
+	// release than the one this cluster run tests.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Cluster describes the cluster the cluster tier ran on.

@@ -41,8 +41,9 @@ type Timeouts struct {
 	LogFlush time.Duration
 	// LogTimeout bounds the search for one probe's lines.
 	LogTimeout time.Duration
-	// LogSinceSlack reads logs from this long before the probe started: the API
-	// server's sinceTime has one-second precision and node clocks may lag.
+	// LogSinceSlack reads logs from this long before the probe started: a margin
+	// only, since logs are asked for by duration (evidence.SinceSeconds), which no
+	// disagreement between this host's and the node's clocks can shift.
 	LogSinceSlack time.Duration
 }
 

@@ -4,7 +4,7 @@
 // Kubernetes types.
 //
 // A scenario is data, never Go code: adding an egress regression check means adding
-// a directory under scenarios/. See DESIGN.md, "Scenario model".
+// a directory under scenarios/. See docs/design.md and README's "Adding a scenario".
 package scenario
 
 // APIVersion and Kind identify a scenario file. A file with any other apiVersion or

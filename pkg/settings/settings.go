@@ -41,7 +41,13 @@ type Run struct {
 	DryRun bool
 	// External is EXTERNAL: "internet" (default) or "cluster" (hermetic).
 	External string
-	Cluster  cluster.Options
+	// ExternalAllowExistingCluster is EXTERNAL_ALLOW_EXISTING_CLUSTER=1: hermetic
+	// mode may edit CoreDNS of a cluster the harness did not create.
+	ExternalAllowExistingCluster bool
+	// PreloadImages is PRELOAD_IMAGES=1: load the run's images from the host's
+	// Docker into kind before anything pulls them (engine.RunImages).
+	PreloadImages bool
+	Cluster       cluster.Options
 	// Timeouts are runner.DefaultTimeouts with TIMEOUTS overrides.
 	Timeouts runner.Timeouts
 	// Skip maps scenario names to why they are skipped (SKIP_FILE).
@@ -67,6 +73,15 @@ func FromEnv(getenv func(string) string, tier string, f Flags) (Run, error) {
 		return r, fmt.Errorf("EXTERNAL: %w", err)
 	}
 	r.External = string(mode)
+	if r.ExternalAllowExistingCluster, err = Bool(getenv, "EXTERNAL_ALLOW_EXISTING_CLUSTER"); err != nil {
+		return r, err
+	}
+	if r.PreloadImages, err = Bool(getenv, "PRELOAD_IMAGES"); err != nil {
+		return r, err
+	}
+	if r.PreloadImages && getenv(cluster.EnvKubeContext) != "" {
+		return r, fmt.Errorf("PRELOAD_IMAGES=1 loads images into a kind cluster; with KUBE_CONTEXT (an existing cluster) push them to a registry it pulls from and set ISTIO_HUB")
+	}
 	if r.Cluster, err = cluster.OptionsFromEnv(getenv); err != nil {
 		return r, err
 	}

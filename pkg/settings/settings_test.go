@@ -20,14 +20,21 @@ func TestFromEnvNamesTheVariable(t *testing.T) {
 		{map[string]string{"EXTERNAL": "moon"}, "EXTERNAL"},
 		{map[string]string{"TIMEOUTS": "Converge=soon"}, "TIMEOUTS"},
 		{map[string]string{"SKIP_FILE": "/nonexistent/skip.yaml"}, "SKIP_FILE"},
+		{map[string]string{"EXTERNAL_ALLOW_EXISTING_CLUSTER": "sure"}, "EXTERNAL_ALLOW_EXISTING_CLUSTER"},
+		{map[string]string{"PRELOAD_IMAGES": "2"}, "PRELOAD_IMAGES"},
+		{map[string]string{"PRELOAD_IMAGES": "1", "KUBE_CONTEXT": "prod"}, "PRELOAD_IMAGES"},
 	} {
 		if _, err := FromEnv(env(tc.vars), "cluster", Flags{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to name %s", tc.vars, err, tc.want)
 		}
 	}
-	r, err := FromEnv(env(map[string]string{"DRY_RUN": "1", "TIMEOUTS": "Consecutive=5"}), "cluster", Flags{Scenarios: "/x"})
+	r, err := FromEnv(env(map[string]string{"DRY_RUN": "1", "TIMEOUTS": "Consecutive=5", "PRELOAD_IMAGES": "1",
+		"EXTERNAL_ALLOW_EXISTING_CLUSTER": "1"}), "cluster", Flags{Scenarios: "/x"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !r.PreloadImages || !r.ExternalAllowExistingCluster {
+		t.Errorf("PRELOAD_IMAGES / EXTERNAL_ALLOW_EXISTING_CLUSTER not read: %+v", r)
 	}
 	if !r.DryRun || r.Scenarios != "/x" || r.External != "internet" || r.Timeouts.Consecutive != 5 || !strings.HasSuffix(r.RunID, "-cluster") {
 		t.Errorf("settings: %+v", r)

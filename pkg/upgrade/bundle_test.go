@@ -72,6 +72,13 @@ func scenarioNamed(t *testing.T, name string) *scenario.Scenario {
 	return nil
 }
 
+// bundleCluster is the deploy.Cluster the upgrade gate removes bundles through.
+func bundleCluster(c client.Client) *deploy.Cluster {
+	return &deploy.Cluster{Client: c, Timeouts: deploy.Timeouts{Poll: time.Millisecond}}
+}
+
+// The upgrade gate removes a scenario's bundle between phases with
+// deploy.DeleteBundle, the same deletion rules as the cluster tier's clean-up.
 func TestDeleteBundle(t *testing.T) {
 	// egress-gateway-authz: bundle objects in its namespace and in istio-system.
 	s := scenarioNamed(t, "egress-gateway-authz")
@@ -109,7 +116,7 @@ func TestDeleteBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := DeleteBundle(context.Background(), c, s, runID, time.Millisecond, time.Second); err != nil {
+	if err := deploy.DeleteBundle(context.Background(), bundleCluster(c), s, runID, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range s.Steps[len(s.Steps)-1].Bundle {
@@ -127,10 +134,10 @@ func TestDeleteBundle(t *testing.T) {
 		t.Error("DeleteBundle removed what is not the bundle's")
 	}
 	// Nothing left: a second call is a no-op.
-	if err := DeleteBundle(context.Background(), c, s, runID, time.Millisecond, time.Second); err != nil {
+	if err := deploy.DeleteBundle(context.Background(), bundleCluster(c), s, runID, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := DeleteBundle(context.Background(), c, s, "", time.Millisecond, time.Second); err == nil {
+	if err := deploy.DeleteBundle(context.Background(), bundleCluster(c), s, "", time.Second); err == nil {
 		t.Error("an empty run id must be refused")
 	}
 }
@@ -139,7 +146,7 @@ func TestDeleteBundle(t *testing.T) {
 func TestDeleteBundleUnservedKind(t *testing.T) {
 	s := scenarioNamed(t, "gateway-api-egress-http")
 	c := fakeStore(t)
-	if err := DeleteBundle(context.Background(), c, s, runID, time.Millisecond, time.Second); err != nil {
+	if err := deploy.DeleteBundle(context.Background(), bundleCluster(c), s, runID, time.Second); err != nil {
 		t.Errorf("an unserved kind must not be an error: %v", err)
 	}
 }

@@ -68,8 +68,8 @@ func TestDefaultPair(t *testing.T) {
 	}
 	// The pins themselves give the pair the README documents.
 	from, to, err = DefaultPair(versions.IstioVersions, versions.Istio)
-	if err != nil || from != "1.30.8" || to != "1.31.4" {
-		t.Errorf("versions.env gives %s → %s, %v; README says 1.30.8 → 1.31.4", from, to, err)
+	if err != nil || from != "1.31.4" || to != "1.32.0" {
+		t.Errorf("versions.env gives %s → %s, %v; README says 1.31.4 → 1.32.0", from, to, err)
 	}
 }
 
@@ -99,7 +99,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.From != "1.30.8" || c.To != versions.Istio || len(c.Strategies) != 2 {
+	if c.From != "1.31.4" || c.To != versions.Istio || len(c.Strategies) != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.Timeouts != DefaultTimeouts() {

@@ -14,5 +14,5 @@
 //   - Disruption: the background prober of a window.
 //   - Regressions, Summarize: the report's upgrade section.
 //
-// Nothing here imports istio.io/istio. DECISIONS.md says why it works this way.
+// Nothing here imports istio.io/istio. docs/upgrade.md says why it works this way.
 package upgrade

@@ -277,8 +277,8 @@ func NewPlan(in PlanInputs) (Plan, error) {
 type CommandInputs struct {
 	// Istioctl maps a version to how its istioctl is named in commands.
 	Istioctl func(version string) string
-	// Overlay, Kubeconfig and Context go into istioctl's arguments.
-	Overlay, Kubeconfig, Context string
+	// Overlay, Hub (ISTIO_HUB), Kubeconfig and Context go into istioctl's arguments.
+	Overlay, Hub, Kubeconfig, Context string
 	// Clients are the client Deployments (namespace/name) restarted;
 	// Namespaces the client namespaces relabelled.
 	Clients    []string
@@ -292,7 +292,7 @@ func (a Action) Commands(in CommandInputs) []string {
 	if in.Istioctl != nil {
 		istioctl = in.Istioctl(a.Version)
 	}
-	opts := mesh.InstallOptions{Overlay: in.Overlay, Revision: revisionOption(a.Revision), Kubeconfig: in.Kubeconfig, Context: in.Context}
+	opts := mesh.InstallOptions{Overlay: in.Overlay, Hub: in.Hub, Revision: revisionOption(a.Revision), Kubeconfig: in.Kubeconfig, Context: in.Context}
 	kube := func(args ...string) []string {
 		if in.Kubeconfig != "" {
 			args = append(args, "--kubeconfig", in.Kubeconfig)
@@ -414,7 +414,7 @@ func (p Plan) Render(w io.Writer, in RenderInputs) error {
 		line("\n## Strategy %s", sp.Strategy)
 		line("cluster: kind %s (created fresh, deleted afterwards unless KEEP_CLUSTER)", sp.Cluster)
 		line("node image: %s", in.NodeImage)
-		line("setup: %s", mesh.FormatCommand("istioctl-"+p.From, mesh.InstallArgs(mesh.InstallOptions{Overlay: in.Commands.Overlay, Kubeconfig: in.Commands.Kubeconfig})))
+		line("setup: %s", mesh.FormatCommand("istioctl-"+p.From, mesh.InstallArgs(mesh.InstallOptions{Overlay: in.Commands.Overlay, Hub: in.Commands.Hub, Kubeconfig: in.Commands.Kubeconfig})))
 		line("setup: namespaces (labels istio-injection=enabled, run label), harness Sidecars, clients Ready with istio-proxy")
 		line("setup: check the egress gateway and every client run the %s (%s)", sp.Baseline, checkWords(sp.Baseline))
 		n := 0

@@ -40,6 +40,10 @@ type PreflightInput struct {
 	NodeImage string
 	// ClusterMode is pkg/cluster's mode: "create", "reuse" or "existing".
 	ClusterMode string
+	// OfflineIstio is the Istio release the offline tier simulates
+	// (versions.IstioLibraryRelease); when TO is another release the gate warns
+	// that the offline tier's verdicts are about that release. Empty: not checked.
+	OfflineIstio string
 }
 
 // ErrRefused wraps every preflight refusal.
@@ -97,6 +101,15 @@ func Preflight(in PreflightInput) ([]Finding, error) {
 			}
 			_, rng := mesh.SupportsKubernetes(v.version, k8s)
 			add(OK, "kubernetes", "%s %s is supported on Kubernetes %s (range %s)", v.name, v.version, k8s, rng)
+			if !mesh.UpperBoundPublished(v.version) {
+				add(Warn, "kubernetes", "%s %s: Istio has published only the minimum Kubernetes version for this release "+
+					"(pkg/mesh/support.go); Kubernetes %s is above it, but no upper bound could be checked", v.name, v.version, k8s)
+			}
+		}
+	}
+	if in.OfflineIstio != "" && errTo == nil {
+		if w := mesh.OfflineDivergence(in.To, in.OfflineIstio); w != "" {
+			add(Warn, "offline", "%s", w)
 		}
 	}
 

@@ -8,7 +8,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
-// Node images from kind v0.33.0's release notes, pinned by digest (FACTS.md).
+// Node images from kind v0.33.0's release notes (kubernetes-sigs/kind, tag v0.33.0), pinned by digest.
 const (
 	node137 = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 	node135 = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
@@ -25,8 +25,12 @@ func TestPreflight(t *testing.T) {
 		refuse []string
 		warn   []string
 	}{
-		{name: "the pinned pair on the pinned node image",
-			in: PreflightInput{From: "1.30.8", To: versions.Istio, Strategies: both, NodeImage: versions.KindNodeImage, ClusterMode: "create"}},
+		{name: "the default gate on the pinned node image: 1.31.4 → 1.32.0, 1.32's upper bound unpublished, offline tier on 1.31",
+			in: PreflightInput{From: "1.31.4", To: versions.Istio, Strategies: both, NodeImage: versions.KindNodeImage, ClusterMode: "create",
+				OfflineIstio: versions.IstioLibraryRelease},
+			warn: []string{"TO 1.32.0: Istio has published only the minimum Kubernetes version", "offline tier simulates Istio 1.31"}},
+		{name: "offline release equal to TO: no offline warning",
+			in: PreflightInput{From: "1.30.8", To: "1.31.4", Strategies: both, NodeImage: node135, ClusterMode: "create", OfflineIstio: "1.31"}},
 		{name: "patch upgrade",
 			in: PreflightInput{From: "1.31.3", To: "1.31.4", Strategies: both, NodeImage: node135, ClusterMode: "create"}},
 		{name: "same version",
@@ -54,8 +58,12 @@ func TestPreflight(t *testing.T) {
 			in:     PreflightInput{From: "1.30.8", To: "1.31.4", Strategies: both, NodeImage: node137, ClusterMode: "create"},
 			refuse: []string{"FROM 1.30.8 on node image " + node137 + " (Kubernetes 1.37.0)", "1.32–1.36", "pick a KIND_NODE_IMAGE"}},
 		{name: "TO without published support data",
-			in:     PreflightInput{From: "1.31.4", To: "1.32.0", Strategies: both, NodeImage: node135, ClusterMode: "create"},
-			refuse: []string{"TO 1.32.0", "no Kubernetes support data for Istio 1.32.0", "pkg/mesh/support.go"}},
+			in:     PreflightInput{From: "1.32.0", To: "1.33.0", Strategies: both, NodeImage: node135, ClusterMode: "create"},
+			refuse: []string{"TO 1.33.0", "no Kubernetes support data for Istio 1.33.0", "pkg/mesh/support.go"},
+			warn:   []string{"FROM 1.32.0: Istio has published only the minimum"}},
+		{name: "1.32 below its floor",
+			in:     PreflightInput{From: "1.31.4", To: "1.32.0", Strategies: both, NodeImage: "kindest/node:v1.31.2", ClusterMode: "create"},
+			refuse: []string{"TO 1.32.0", "1.32 or newer"}},
 		{name: "Kubernetes below both",
 			in:     PreflightInput{From: "1.30.8", To: "1.31.4", Strategies: both, NodeImage: "kindest/node:v1.31.2", ClusterMode: "create"},
 			refuse: []string{"FROM 1.30.8", "TO 1.31.4"}},

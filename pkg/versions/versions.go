@@ -27,6 +27,10 @@ var KindNodeImage = Pins["KIND_NODE_IMAGE"]
 // IstioLibrary is the istio.io/istio module version the offline tier links.
 var IstioLibrary = Pins["ISTIO_LIBRARY_VERSION"]
 
+// IstioLibraryRelease is the Istio release line of IstioLibrary ("1.31"): the
+// Istio the offline tier simulates, whatever the cluster tier installs.
+var IstioLibraryRelease = Pins["ISTIO_LIBRARY_RELEASE"]
+
 // CurlImage is the image of the curl client workloads.
 var CurlImage = Pins["CURL_IMAGE"]
 

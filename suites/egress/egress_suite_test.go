@@ -27,6 +27,7 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
@@ -52,7 +53,9 @@ var suite struct {
 	logs      evidence.LogSource
 	recorder  *report.Recorder
 	reportDir string
-	failed    bool
+	// outcome says whether anything failed, bring-up included: it decides
+	// KEEP_CLUSTER_ON_FAILURE.
+	outcome engine.Outcome
 }
 
 func TestEgress(t *testing.T) {
@@ -77,16 +80,15 @@ func TestEgress(t *testing.T) {
 	}
 
 	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
-	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", report.Istio{Version: cfg.mesh.Version},
+	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", istioUnderTest(cfg.mesh.Version),
 		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.External})
 
-	SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-		return []byte(bringUp(ctx, scenarios))
-	}, func(ctx SpecContext, kubeconfig []byte) {
-		connect(string(kubeconfig))
+	// One process (see the package comment): bring-up connects the clients itself.
+	BeforeSuite(func(ctx SpecContext) {
+		suite.outcome.Guard("bring-up", func() { bringUp(ctx, scenarios) })
 	}, NodeTimeout(30*time.Minute))
 
-	SynchronizedAfterSuite(func() {}, func(ctx SpecContext) {
+	AfterSuite(func(ctx SpecContext) {
 		tearDown(ctx)
 	}, NodeTimeout(15*time.Minute))
 
@@ -102,9 +104,9 @@ func TestEgress(t *testing.T) {
 	RunSpecs(t, "egress cluster tier")
 }
 
-// bringUp creates (or reuses, or connects to) the cluster and installs Istio. It
-// returns the kubeconfig path every process uses.
-func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
+// bringUp creates (or reuses, or connects to) the cluster and installs Istio, or
+// uses the mesh an existing cluster has (engine.DecideMesh).
+func bringUp(ctx context.Context, scenarios []*scenario.Scenario) {
 	cfg := suite.cfg
 	var err error
 	suite.provider, err = cluster.NewProvider(cfg.Cluster)
@@ -124,32 +126,41 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 	_, err = envfuncs.CreateClusterWithConfig(suite.provider, suite.provider.Name(), kindConfig)(ctx, suite.envCfg)
 	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
 	kubeconfig := suite.envCfg.KubeconfigFile()
-	connect(kubeconfig)
+	connect(kubeconfig, p)
+	if cfg.PreloadImages {
+		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
+		Expect(engine.PreloadImages(ctx, suite.provider.LoadImage, engine.RunImages([]mesh.Config{cfg.mesh}, cfg.External == "cluster"))).To(Succeed())
+	}
 
 	By("getting istioctl " + cfg.mesh.Version)
 	istioctl, err := mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	overlay, err := mesh.DefaultOverlay()
 	Expect(err).NotTo(HaveOccurred())
-	opts := mesh.InstallOptions{Overlay: overlay, Kubeconfig: kubeconfig}
+	opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: kubeconfig}
 	if p.Mode == cluster.ModeExisting {
 		opts.Context = p.Context
 	}
 	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: mesh.DefaultTimeouts(), Out: GinkgoWriter}
 
-	switch err := suite.mesh.Guard(ctx, suite.kube); {
-	case err == nil || p.Mode != cluster.ModeExisting:
-		// A cluster the harness created or reuses is its own: install (istioctl
-		// install is idempotent) and own the result.
+	found, err := mesh.Discover(ctx, suite.kube)
+	Expect(err).NotTo(HaveOccurred())
+	decision := engine.DecideMesh(p.Mode, found)
+	fmt.Fprintf(GinkgoWriter, "istio: %s\n", decision.Why)
+	if decision.Install {
 		By("installing Istio " + cfg.mesh.Version + " with the egress gateway")
 		Expect(suite.mesh.Install(ctx)).To(Succeed())
-	default:
-		// An existing cluster's own mesh is what the team wants tested: use it,
-		// never reinstall or uninstall it.
-		fmt.Fprintf(GinkgoWriter, "using the mesh already installed in context %s: %v\n", p.Context, err)
+		By("waiting for istiod and the egress gateway")
+		Expect(suite.mesh.WaitReady(ctx, suite.kube)).To(Succeed())
+	} else {
+		// An existing cluster's own mesh is what the team wants tested: use it as it
+		// is (its revision's injection label, its istiod, if any is here), never
+		// reinstall or uninstall it.
+		suite.cluster.Injection, err = found.InjectionLabels()
+		Expect(err).NotTo(HaveOccurred())
+		By("waiting for the installed mesh's istiod (if in this cluster) and the egress gateway")
+		Expect(mesh.WaitDeployments(ctx, suite.kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)).To(Succeed())
 	}
-	By("waiting for istiod and the egress gateway")
-	Expect(suite.mesh.WaitReady(ctx, suite.kube)).To(Succeed())
 
 	if deploy.NeedsGatewayAPI(scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
@@ -159,17 +170,16 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) string {
 		Expect(err).NotTo(HaveOccurred())
 	}
 	Expect(setUpExternal(ctx, scenarios)).To(Succeed())
-	return kubeconfig
 }
 
 // connect builds the clients every spec uses.
-func connect(kubeconfig string) {
+func connect(kubeconfig string, p cluster.Plan) {
 	var err error
 	suite.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 	Expect(err).NotTo(HaveOccurred())
 	suite.kube, err = kubernetes.NewForConfig(suite.restCfg)
 	Expect(err).NotTo(HaveOccurred())
-	suite.cluster, err = deploy.NewCluster(suite.restCfg)
+	suite.cluster, err = engine.NewCluster(suite.restCfg, p)
 	Expect(err).NotTo(HaveOccurred())
 	suite.exec, err = probe.NewKubeExecutor(suite.restCfg)
 	Expect(err).NotTo(HaveOccurred())
@@ -177,25 +187,39 @@ func connect(kubeconfig string) {
 }
 
 // tearDown removes what the run created, the mesh when the harness owns it and
-// the cluster stays, and the cluster as its plan says.
+// the cluster stays, and the cluster as its plan says. Every part runs whatever
+// the others did (engine.TearDown): a failed clean-up never leaks the cluster.
 func tearDown(ctx context.Context) {
+	var actions []engine.Action
 	if suite.cluster != nil {
-		By("deleting what this run created (label " + deploy.RunLabel + "=" + suite.cfg.RunID + ")")
-		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), suite.cluster, suite.cfg.RunID)
-		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-		Expect(err).NotTo(HaveOccurred())
+		actions = append(actions, engine.Action{Name: "delete this run's objects (label " + deploy.RunLabel + "=" + suite.cfg.RunID + ")",
+			Run: func(ctx context.Context) error {
+				res, err := deploy.Cleanup(ctx, suite.cluster, suite.cfg.RunID)
+				fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+				return err
+			}})
 	}
-	Expect(tearDownExternal(ctx)).To(Succeed())
-	if suite.provider == nil || suite.envCfg == nil {
-		return
+	actions = append(actions, engine.Action{Name: "remove the hermetic stand-in", Run: tearDownExternal})
+	if suite.provider != nil && suite.envCfg != nil {
+		if suite.mesh != nil && suite.mesh.Owned && providerMode() == cluster.ModeExisting {
+			actions = append(actions, engine.Action{Name: "uninstall the Istio the harness installed", Run: suite.mesh.Uninstall})
+		}
+		actions = append(actions, engine.Action{Name: "delete the cluster (as its plan says)", Run: func(ctx context.Context) error {
+			suite.provider.SetFailed(suite.outcome.Failed() || CurrentSpecReport().Failed())
+			_, err := envfuncs.DestroyCluster(suite.provider.Name())(contextWithCluster(ctx), suite.envCfg)
+			return err
+		}})
 	}
-	suite.provider.SetFailed(suite.failed || CurrentSpecReport().Failed())
-	if suite.mesh != nil && suite.mesh.Owned && providerMode() == cluster.ModeExisting {
-		By("uninstalling the Istio the harness installed")
-		Expect(suite.mesh.Uninstall(ctx)).To(Succeed())
+	By("tearing down: " + actionNames(actions))
+	Expect(engine.TearDown(ctx, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }, actions...)).To(Succeed())
+}
+
+func actionNames(actions []engine.Action) string {
+	var names []string
+	for _, a := range actions {
+		names = append(names, a.Name)
 	}
-	_, err := envfuncs.DestroyCluster(suite.provider.Name())(contextWithCluster(ctx), suite.envCfg)
-	Expect(err).NotTo(HaveOccurred())
+	return strings.Join(names, "; ")
 }
 
 func describeScenario(s *scenario.Scenario) {
@@ -203,12 +227,34 @@ func describeScenario(s *scenario.Scenario) {
 	Describe(s.Name, Ordered, Label(labels...), func() {
 		clients := map[scenario.ClientRef]deploy.ClientPod{}
 		sc := report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels}
+		// ledger puts the steps that never ran into the report (skipped, with why).
+		ledger := engine.NewLedger(s)
+		setUpDone, current := false, ""
+
+		AfterEach(func() {
+			// A step that failed before its verdict (an apply, a missing gateway pod).
+			if r := CurrentSpecReport(); r.Failed() && current != "" && ledger.Record(current, false) {
+				suite.recorder.Add(sc, report.Step{Name: current, Result: report.Fail, Reason: "failed before a verdict: " + r.FailureMessage()})
+			}
+			current = ""
+		})
+		AfterAll(func() {
+			why := ""
+			if !setUpDone {
+				why = "see the Ginkgo report for its failure"
+			}
+			for _, st := range ledger.Unrun(why) {
+				suite.recorder.Add(sc, st)
+			}
+		})
 
 		BeforeAll(func(ctx SpecContext) {
 			if reason, skip := suite.cfg.SkipReason(s); skip {
 				for _, st := range s.Steps {
+					ledger.Record(st.Name, true)
 					suite.recorder.Add(sc, report.Step{Name: st.Name, Result: report.Skip, Reason: reason})
 				}
+				setUpDone = true
 				Skip(reason)
 			}
 			caNamespaces := []string{}
@@ -236,10 +282,12 @@ func describeScenario(s *scenario.Scenario) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
 				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
 			}, NodeTimeout(5*time.Minute))
+			setUpDone = true
 		}, NodeTimeout(10*time.Minute))
 
 		for i, step := range s.Steps {
 			It(step.Name, func(ctx SpecContext) {
+				current = step.Name
 				if i > 0 || len(step.Apply) > 0 {
 					By(fmt.Sprintf("applying %s", strings.Join(step.Apply, ", ")))
 					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
@@ -263,9 +311,10 @@ func describeScenario(s *scenario.Scenario) {
 				}
 				By(fmt.Sprintf("probing %s until %d consecutive probes match (at most %s)", step.Request.URL, t.Consecutive, t.Converge))
 				out := r.Converge(ctx, step)
+				ledger.Record(step.Name, out.Passed)
 				record(sc, step, out)
 				if !out.Passed {
-					suite.failed = true
+					suite.outcome.Fail("step " + s.Name + "/" + step.Name)
 					collectDiagnostics(ctx, s, i, client, gateways)
 				}
 				Expect(out).To(runner.HaveConverged())
@@ -308,4 +357,14 @@ func providerMode() cluster.Mode {
 		return cluster.ModeExisting // the safe answer: never touch what we may not own
 	}
 	return p.Mode
+}
+
+// istioUnderTest is the report's Istio: the version the run installs, with a
+// warning when the offline tier simulates another release.
+func istioUnderTest(version string) report.Istio {
+	in := report.Istio{Version: version}
+	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
+		in.Warnings = append(in.Warnings, w)
+	}
+	return in
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/dryrun"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -61,7 +60,7 @@ func externalOptions() external.InstallOptions {
 	if p, err := suite.provider.Plan(); err == nil && p.Mode != cluster.ModeExisting {
 		o.KindCluster = p.Name
 	}
-	o.AllowExistingCluster = os.Getenv("EXTERNAL_ALLOW_EXISTING_CLUSTER") == "1"
+	o.AllowExistingCluster = suite.cfg.ExternalAllowExistingCluster
 	return o
 }
 
@@ -87,6 +86,9 @@ func collectDiagnostics(ctx context.Context, s *scenario.Scenario, step int, cli
 	if standin != nil {
 		t.ExtraNamespaces = []string{standin.Config.WithDefaults().Namespace}
 	}
+	// The step's context may be done (it ran out of time): collect with a fresh bound.
+	ctx, cancel := engine.DiagnosticsContext(ctx, engine.DiagnosticsTimeout)
+	defer cancel()
 	c := diag.Collector{Client: suite.kube, Exec: suite.exec}
 	if err := c.Collect(ctx, dir, t); err != nil {
 		fmt.Fprintf(GinkgoWriter, "diagnostics incomplete (see %s): %v\n", filepath.Join(dir, "errors.txt"), err)
@@ -107,26 +109,7 @@ func curlTrustArgs() []string {
 	return standin.CurlTrustArgs()
 }
 
-// applyCAConfigMap creates (or updates) the stand-in's CA ConfigMap in a namespace,
-// labelled with the run so that clean-up removes it.
+// applyCAConfigMap gives a namespace the stand-in's CA, labelled with the run.
 func applyCAConfigMap(ctx context.Context, namespace string) error {
-	cm := standin.CAConfigMap(namespace)
-	if cm.Labels == nil {
-		cm.Labels = map[string]string{}
-	}
-	cm.Labels[deploy.RunLabel] = suite.cfg.RunID
-	cms := suite.kube.CoreV1().ConfigMaps(namespace)
-	_, err := cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		cur, gerr := cms.Get(ctx, cm.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		if cur.Labels[deploy.RunLabel] != suite.cfg.RunID {
-			return fmt.Errorf("ConfigMap %s/%s exists and is not this run's: refusing to change it", namespace, cm.Name)
-		}
-		cm.ResourceVersion = cur.ResourceVersion
-		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: deploy.FieldManager})
-	}
-	return err
+	return engine.ApplyRunConfigMap(ctx, suite.kube, standin.CAConfigMap(namespace), suite.cfg.RunID)
 }

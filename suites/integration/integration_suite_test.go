@@ -22,6 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
@@ -53,7 +54,8 @@ type env struct {
 	kubecfg   string // the guarded, single-context kubeconfig pkg/cluster wrote
 	context   string
 	c         *deploy.Cluster
-	clientset kubernetes.Interface // for pkg/diag
+	restCfg   *rest.Config
+	clientset kubernetes.Interface // for pkg/diag and pkg/mesh
 	runID     string
 }
 
@@ -93,7 +95,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	})
 	Expect(p.WaitForControlPlane(ctx, nil)).To(Succeed(), "a Ready (kwok) node")
 
-	it.c, err = deploy.NewCluster(p.KubernetesRestConfig())
+	it.restCfg = p.KubernetesRestConfig()
+	it.c, err = deploy.NewCluster(it.restCfg)
 	Expect(err).NotTo(HaveOccurred())
 	it.clientset, err = kubernetes.NewForConfig(p.KubernetesRestConfig())
 	Expect(err).NotTo(HaveOccurred())

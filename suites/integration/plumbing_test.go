@@ -124,6 +124,8 @@ var _ = Describe("integration tier", Ordered, ContinueOnFailure, func() {
 		})
 	})
 
+	engineSpecs()
+
 	Describe("namespaces", func() {
 		It("refuses a namespace the harness did not create, and leaves it as it was", func(ctx SpecContext) {
 			err := deploy.EnsureNamespace(ctx, it.c, userScenarish, it.runID, true)

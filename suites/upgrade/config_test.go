@@ -23,7 +23,9 @@ type config struct {
 	settings.Run
 	labelFilter string
 	cacheRoot   string
-	upgrade     upgrade.Config
+	// hub is ISTIO_HUB (mesh.EnvHub): where both versions' images come from.
+	hub     string
+	upgrade upgrade.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -33,11 +35,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, err
 	}
 	c.labelFilter = getenv("LABEL_FILTER")
-	if c.cacheRoot = getenv(mesh.EnvCacheDir); c.cacheRoot == "" {
-		if c.cacheRoot, err = mesh.DefaultCacheRoot(); err != nil {
-			return c, err
-		}
+	m, err := mesh.ConfigFromEnv(getenv)
+	if err != nil {
+		return c, err
 	}
+	c.cacheRoot, c.hub = m.CacheRoot, m.Hub
 	if c.upgrade, err = upgrade.ConfigFromEnv(getenv); err != nil {
 		return c, err
 	}

@@ -24,6 +24,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -72,7 +73,7 @@ func TestUpgrade(t *testing.T) {
 	var refused error
 	suite.preflight, refused = upgrade.Preflight(upgrade.PreflightInput{
 		From: cfg.upgrade.From, To: cfg.upgrade.To, Strategies: cfg.upgrade.Strategies,
-		NodeImage: clusterPlan.NodeImage, ClusterMode: clusterPlan.Mode.String(),
+		NodeImage: clusterPlan.NodeImage, ClusterMode: clusterPlan.Mode.String(), OfflineIstio: versions.IstioLibraryRelease,
 	})
 	if refused == nil {
 		for _, sp := range suite.plan.Strategies {
@@ -103,7 +104,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
-	suite.recorder = report.NewRecorder(cfg.RunID, "upgrade", report.Istio{Version: cfg.upgrade.To},
+	suite.recorder = report.NewRecorder(cfg.RunID, "upgrade", istioUnderTest(cfg.upgrade.To),
 		&report.Cluster{Provider: "kind", NodeImage: clusterPlan.NodeImage, External: cfg.External})
 	suite.records = map[upgrade.Strategy]*upgrade.StrategyRecord{}
 
@@ -129,7 +130,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 	Describe("upgrade "+string(sp.Strategy), Ordered, ContinueOnFailure, Label(upgrade.Label, string(sp.Strategy)), func() {
 		BeforeAll(func(ctx SpecContext) {
 			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(20*time.Minute))
-			env.bringUp(ctx)
+			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
 		}, NodeTimeout(60*time.Minute))
 
 		for i, st := range sp.Stages {
@@ -195,4 +196,14 @@ func nodeImage(cfg config) string {
 		return cfg.Cluster.NodeImage
 	}
 	return versions.KindNodeImage
+}
+
+// istioUnderTest is the report's Istio: the version the run installs, with a
+// warning when the offline tier simulates another release.
+func istioUnderTest(version string) report.Istio {
+	in := report.Istio{Version: version}
+	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
+		in.Warnings = append(in.Warnings, w)
+	}
+	return in
 }

@@ -10,8 +10,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,6 +20,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
@@ -54,7 +53,8 @@ type strategyEnv struct {
 	clients map[scenario.ClientRef]deploy.ClientPod
 	// blocked says why the remaining specs cannot run (an upgrade action failed).
 	blocked string
-	failed  bool
+	// outcome says whether anything failed, bring-up included (KEEP_CLUSTER_ON_FAILURE).
+	outcome engine.Outcome
 }
 
 // bringUp creates the strategy's cluster, installs FROM, deploys every client
@@ -91,7 +91,12 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	overlay, err := mesh.DefaultOverlay()
 	Expect(err).NotTo(HaveOccurred())
-	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Kubeconfig: env.envCfg.KubeconfigFile()},
+	if cfg.PreloadImages {
+		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
+		Expect(engine.PreloadImages(ctx, env.provider.LoadImage, engine.RunImages([]mesh.Config{
+			{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))).To(Succeed())
+	}
+	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
 		Timeouts: mesh.DefaultTimeouts(), Kube: env.kube, Out: GinkgoWriter}
 	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
 	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
@@ -145,7 +150,7 @@ func (env *strategyEnv) connect(kubeconfig string) {
 	Expect(err).NotTo(HaveOccurred())
 	env.kube, err = kubernetes.NewForConfig(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
-	env.cluster, err = deploy.NewCluster(env.restCfg)
+	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate})
 	Expect(err).NotTo(HaveOccurred())
 	env.exec, err = probe.NewKubeExecutor(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
@@ -153,27 +158,36 @@ func (env *strategyEnv) connect(kubeconfig string) {
 }
 
 // tearDown removes what the run created and the strategy's cluster (as its
-// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE).
+// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE). Every part runs whatever the
+// others did (engine.TearDown): a failed clean-up never leaks the cluster.
 func (env *strategyEnv) tearDown(ctx context.Context) {
+	var actions []engine.Action
 	if env.cluster != nil {
-		res, err := deploy.Cleanup(deploy.CleanupContext(ctx), env.cluster, suite.cfg.RunID)
-		fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-		if err != nil {
-			fmt.Fprintf(GinkgoWriter, "clean-up: %v\n", err)
-		}
+		actions = append(actions, engine.Action{Name: "delete this run's objects", Run: func(ctx context.Context) error {
+			res, err := deploy.Cleanup(ctx, env.cluster, suite.cfg.RunID)
+			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+			return err
+		}})
 	}
 	if env.standin != nil && env.kube != nil {
-		if err := env.standin.Uninstall(ctx, env.kube, env.externalOptions()); err != nil {
-			fmt.Fprintf(GinkgoWriter, "stand-in removal: %v\n", err)
-		}
+		actions = append(actions, engine.Action{Name: "remove the hermetic stand-in", Run: func(ctx context.Context) error {
+			return env.standin.Uninstall(ctx, env.kube, env.externalOptions())
+		}})
 	}
-	if env.provider == nil || env.envCfg == nil {
-		return
+	if env.provider != nil && env.envCfg != nil {
+		actions = append(actions, engine.Action{Name: "delete the cluster (as its plan says)", Run: func(ctx context.Context) error {
+			env.provider.SetFailed(env.outcome.Failed() || env.blocked != "" || CurrentSpecReport().Failed())
+			ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
+			_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
+			return err
+		}})
 	}
-	env.provider.SetFailed(env.failed || env.blocked != "" || CurrentSpecReport().Failed())
-	ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
-	_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
-	Expect(err).NotTo(HaveOccurred())
+	// Clean-up failures are logged, not fatal: the cluster is deleted anyway, and a
+	// failure here must not turn a passing upgrade into a failed one.
+	err := engine.TearDown(ctx, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }, actions...)
+	if err != nil {
+		fmt.Fprintf(GinkgoWriter, "tear-down: %v\n", err)
+	}
 }
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
@@ -237,14 +251,14 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	bundleTimeout := suite.cfg.Timeouts.Converge
 	if i == 0 {
 		By("removing whatever " + s.Name + "'s bundle left from an earlier phase")
-		Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
+		Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 	}
 	if i == len(s.Steps)-1 {
 		// Whatever happens to this step: a leftover VirtualService would route the
 		// next scenario's requests.
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
-			Expect(upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, bundleTimeout)).To(Succeed())
+			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 		}, NodeTimeout(bundleTimeout+time.Minute))
 	}
 	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.Apply, ", ")))
@@ -272,7 +286,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	reason := ""
 	if !out.Passed {
 		reason = out.Reason
-		env.failed = true
+		env.outcome.Fail("step " + s.Name + "/" + step.Name)
 		env.collectDiagnostics(ctx, phase.Name, s, i, client, gateways)
 	}
 	record(run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
@@ -313,8 +327,8 @@ func (env *strategyEnv) runWindow(ctx context.Context, w upgrade.Window, phase s
 		env.collectMeshDiagnostics(ctx, w.Name)
 	}
 	if pc := suite.plan.Probe; pc.Enabled() && env.adapted[pc.Scenario.Name] != nil {
-		cleanup = upgrade.DeleteBundle(context.WithoutCancel(ctx), env.cluster.Client, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
-			time.Second, suite.cfg.Timeouts.Converge)
+		cleanup = deploy.DeleteBundle(context.WithoutCancel(ctx), env.cluster, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
+			suite.cfg.Timeouts.Converge)
 	}
 	Expect(errors.Join(res.Err, proberErr, disrupted, cleanup)).NotTo(HaveOccurred())
 }
@@ -326,7 +340,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	s := env.adapted[pc.Scenario.Name]
 	step := s.Steps[pc.Step]
 	By(fmt.Sprintf("putting %s in place for the background prober", pc))
-	if err := upgrade.DeleteBundle(ctx, env.cluster.Client, s, suite.cfg.RunID, time.Second, suite.cfg.Timeouts.Converge); err != nil {
+	if err := deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, suite.cfg.Timeouts.Converge); err != nil {
 		return nil, err
 	}
 	for j := 0; j <= pc.Step; j++ {
@@ -413,7 +427,7 @@ func (env *strategyEnv) setUpExternal(ctx context.Context) error {
 }
 
 func (env *strategyEnv) externalOptions() external.InstallOptions {
-	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster}
+	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 }
 
 func (env *strategyEnv) curlTrustArgs() []string {
@@ -425,16 +439,7 @@ func (env *strategyEnv) curlTrustArgs() []string {
 
 // applyCAConfigMap gives a namespace the stand-in's CA, labelled with the run.
 func (env *strategyEnv) applyCAConfigMap(ctx context.Context, namespace string) error {
-	cm := env.standin.CAConfigMap(namespace)
-	if cm.Labels == nil {
-		cm.Labels = map[string]string{}
-	}
-	cm.Labels[deploy.RunLabel] = suite.cfg.RunID
-	_, err := env.kube.CoreV1().ConfigMaps(namespace).Create(ctx, cm, metav1.CreateOptions{FieldManager: deploy.FieldManager})
-	if apierrors.IsAlreadyExists(err) {
-		return nil // created by this run for an earlier scenario sharing the namespace
-	}
-	return err
+	return engine.ApplyRunConfigMap(ctx, env.kube, env.standin.CAConfigMap(namespace), suite.cfg.RunID)
 }
 
 // collectDiagnostics writes what is needed to debug a failed step under
@@ -517,7 +522,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios}
 	in := upgrade.RenderInputs{
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
-			Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
+			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
 		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: scenarios,
 		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
 	}

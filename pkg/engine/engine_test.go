@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+
+	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
+)
+
+// A failing per-object clean-up (an error, or a failed Expect's panic) must not
+// skip deleting the cluster: the suites' old tear-down ran Expect(cleanupErr)
+// before DestroyCluster, so a clean-up error leaked the kind cluster.
+func TestTearDownRunsEveryAction(t *testing.T) {
+	var ran []string
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run was interrupted
+	act := func(name string, err error, panics bool) Action {
+		return Action{Name: name, Run: func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				t.Errorf("%s got a cancelled context", name)
+			}
+			ran = append(ran, name)
+			if panics {
+				panic("Expect failed")
+			}
+			return err
+		}}
+	}
+	var logged []string
+	err := TearDown(ctx, func(f string, a ...any) { logged = append(logged, f) },
+		act("delete this run's objects", errors.New("namespace egress-x still terminating"), false),
+		act("remove the stand-in", nil, true),
+		act("uninstall Istio", nil, false),
+		act("delete the kind cluster", nil, false))
+	if strings.Join(ran, ",") != "delete this run's objects,remove the stand-in,uninstall Istio,delete the kind cluster" {
+		t.Errorf("ran %v: every action must run, the cluster's deletion last", ran)
+	}
+	if err == nil || !strings.Contains(err.Error(), "delete this run's objects: namespace egress-x still terminating") ||
+		!strings.Contains(err.Error(), "remove the stand-in: panicked: Expect failed") {
+		t.Errorf("err = %v, want both failures named", err)
+	}
+	if len(logged) != 2 {
+		t.Errorf("logged %d failures, want 2", len(logged))
+	}
+	if err := TearDown(ctx, nil, act("ok", nil, false)); err != nil {
+		t.Errorf("nothing failed: %v", err)
+	}
+}
+
+// Diagnostics of a step that ran out of time must not inherit its cancelled
+// context: every read would fail at once.
+func TestDiagnosticsContext(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	cancel()
+	ctx, done := DiagnosticsContext(parent, time.Minute)
+	defer done()
+	if ctx.Err() != nil {
+		t.Fatalf("diagnostics context is already done: %v", ctx.Err())
+	}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > time.Minute {
+		t.Errorf("deadline %v, want within a minute", dl)
+	}
+	if ctx.Value(key{}) != "v" {
+		t.Error("values of the step's context are lost")
+	}
+}
+
+// KEEP_CLUSTER_ON_FAILURE must see a failed bring-up (a failed Expect panics).
+func TestOutcomeGuard(t *testing.T) {
+	var o Outcome
+	o.Guard("bring-up", func() {})
+	if o.Failed() {
+		t.Fatal("a stage that returned is not a failure")
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != "Expect failed" {
+				t.Errorf("the panic must reach the suite, got %v", r)
+			}
+		}()
+		o.Guard("bring-up", func() { panic("Expect failed") })
+	}()
+	if !o.Failed() || o.Reasons()[0] != "bring-up failed" {
+		t.Errorf("outcome after a failed bring-up: %v", o.Reasons())
+	}
+}
+
+func remoteMesh() mesh.Installed {
+	return mesh.Installed{APIGroups: []string{"networking.istio.io"},
+		Injectors: []admissionv1.MutatingWebhookConfiguration{{ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector"}}}}
+}
+
+func TestDecideMesh(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mode    cluster.Mode
+		found   mesh.Installed
+		install bool
+		why     string
+	}{
+		{"fresh kind cluster", cluster.ModeCreate, mesh.Installed{}, true, "own"},
+		{"reused kind cluster, a previous run's mesh", cluster.ModeReuse, mesh.Installed{ControlPlanes: []string{"istio-system/istiod"}}, true, "own"},
+		{"existing cluster without Istio", cluster.ModeExisting, mesh.Installed{}, true, "removes it afterwards"},
+		{"existing cluster with istiod", cluster.ModeExisting, mesh.Installed{ControlPlanes: []string{"istio-system/istiod-1-32-0"}}, false, "istiod-1-32-0"},
+		// The old suite code installed here: its guard looked for istiod only.
+		{"existing cluster, remote control plane", cluster.ModeExisting, remoteMesh(), false, "no istiod (a remote or managed control plane)"},
+	} {
+		d := DecideMesh(c.mode, c.found)
+		if d.Install != c.install || !strings.Contains(d.Why, c.why) {
+			t.Errorf("%s: %+v, want install=%v and a reason with %q", c.name, d, c.install, c.why)
+		}
+	}
+}
+
+// REUSE_CLUSTER=1 must take over an interrupted run's namespaces: the cluster
+// the run works through allows it exactly in reuse mode.
+func TestNewClusterReuse(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
+	for mode, want := range map[cluster.Mode]bool{cluster.ModeReuse: true, cluster.ModeCreate: false, cluster.ModeExisting: false} {
+		c, err := NewCluster(cfg, cluster.Plan{Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Reuse != want {
+			t.Errorf("mode %s: Reuse = %v, want %v", mode, c.Reuse, want)
+		}
+	}
+}
+
+func TestLedger(t *testing.T) {
+	s := &scenario.Scenario{Name: "x", Steps: []scenario.Step{{Name: "one"}, {Name: "two"}, {Name: "three"}}}
+	l := NewLedger(s)
+	if !l.Record("one", false) || l.Record("one", false) {
+		t.Error("Record must say whether the step was new")
+	}
+	got := l.Unrun("")
+	if len(got) != 2 || got[0].Name != "two" || got[1].Name != "three" || got[0].Result != report.Skip ||
+		!strings.Contains(got[0].Reason, "step one failed before it") {
+		t.Errorf("after a failed first step: %+v", got)
+	}
+	if again := l.Unrun(""); len(again) != 0 {
+		t.Errorf("second call returned %+v", again)
+	}
+	l = NewLedger(s)
+	if got := l.Unrun("client sleep not Ready"); len(got) != 3 || !strings.Contains(got[2].Reason, "set-up failed: client sleep not Ready") {
+		t.Errorf("after a failed set-up: %+v", got)
+	}
+}
+
+// The upgrade suite used to skip the ownership check the egress suite made.
+func TestApplyRunConfigMap(t *testing.T) {
+	ctx := context.Background()
+	users := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "users"}, Data: map[string]string{"k": "theirs"}}
+	kube := fake.NewClientset(users)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ca"}, Data: map[string]string{"ca.crt": "1"}}
+	if err := ApplyRunConfigMap(ctx, kube, cm, "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["ca.crt"] = "2"
+	if err := ApplyRunConfigMap(ctx, kube, cm, "run-1"); err != nil {
+		t.Fatalf("this run's own ConfigMap: %v", err)
+	}
+	got, _ := kube.CoreV1().ConfigMaps("ns").Get(ctx, "ca", metav1.GetOptions{})
+	if got.Data["ca.crt"] != "2" || got.Labels[deploy.RunLabel] != "run-1" {
+		t.Errorf("updated ConfigMap: %+v", got)
+	}
+	mine := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "users"}, Data: map[string]string{"k": "ours"}}
+	if err := ApplyRunConfigMap(ctx, kube, mine, "run-1"); !errors.Is(err, deploy.ErrNotOurs) {
+		t.Errorf("someone else's ConfigMap: err = %v, want ErrNotOurs", err)
+	}
+	if got, _ := kube.CoreV1().ConfigMaps("ns").Get(ctx, "users", metav1.GetOptions{}); got.Data["k"] != "theirs" {
+		t.Error("someone else's ConfigMap was changed")
+	}
+}
+
+func TestPreloadImages(t *testing.T) {
+	images := RunImages([]mesh.Config{{Version: "1.31.4"}, {Version: "1.32.0", Hub: "mirror.example/istio"}}, true)
+	want := []string{"docker.io/istio/pilot:1.31.4", "docker.io/istio/proxyv2:1.31.4",
+		"mirror.example/istio/pilot:1.32.0", "mirror.example/istio/proxyv2:1.32.0", versions.CurlImage, versions.NginxImage}
+	if strings.Join(images, " ") != strings.Join(want, " ") {
+		t.Errorf("RunImages = %v, want %v", images, want)
+	}
+	var loaded []string
+	err := PreloadImages(context.Background(), func(ctx context.Context, im string, args ...string) error {
+		loaded = append(loaded, im)
+		if strings.Contains(im, "proxyv2") {
+			return errors.New("no such image")
+		}
+		return nil
+	}, images)
+	if len(loaded) != len(images) {
+		t.Errorf("loaded %v: every image must be tried", loaded)
+	}
+	if err == nil || !strings.Contains(err.Error(), "docker pull docker.io/istio/proxyv2:1.31.4") || !strings.Contains(err.Error(), "mirror.example/istio/proxyv2:1.32.0") {
+		t.Errorf("err = %v", err)
+	}
+}
