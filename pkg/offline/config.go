@@ -188,7 +188,11 @@ spec:
 // sigs.k8s.io/gateway-api). istiod watches one version per kind (TLSRoute at v1:
 // gvr.TLSRoute, pilot/pkg/config/kube/gateway/controller.go), so a TLSRoute
 // written at v1alpha2, as istio.io's egress tasks write it, must reach the fake
-// client at v1, or istiod never sees it.
+// client at v1, or istiod never sees it. Istio's own CRDs work the same way
+// (every version served, conversion None, manifests/charts/base/files/
+// crd-all.gen.yaml), and the gateway controller watches ServiceEntries at v1 only
+// (gvr.ServiceEntry): a v1alpha3 ServiceEntry, as every istio.io page writes it,
+// is the parent of an HTTPRoute or TLSRoute only once it is served at v1.
 func asServed(doc []byte, namespace string) ([]byte, error) {
 	var m map[string]any
 	if err := kubeyaml.Unmarshal(doc, &m); err != nil {
@@ -204,7 +208,7 @@ func asServed(doc []byte, namespace string) ([]byte, error) {
 	}
 	apiVersion, _ := m["apiVersion"].(string)
 	kind, _ := m["kind"].(string)
-	if gv, err := schema.ParseGroupVersion(apiVersion); err == nil && gv.Group == gatewayAPIGroup {
+	if gv, err := schema.ParseGroupVersion(apiVersion); err == nil {
 		if s, ok := collections.PilotGatewayAPI().FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&schema.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: kind})); ok {
 			m["apiVersion"] = s.GroupVersionKind().GroupVersion()
 		}

@@ -628,7 +628,7 @@ func answer(code int, withStatus, without string) string {
 // the destination port speaks by convention, 443 TLS and 80 plaintext. Istio
 // accepts both mistakes without a word — a DestinationRule originating TLS on the
 // wrong port, a ServiceEntry without targetPort 443, a gateway forwarding plaintext
-// to :443 — and the request then fails at the server (400, or a failed handshake:
+// to :443, TLS originated over the client's own TLS — and the request then fails at the server (400, or a failed handshake:
 // 503 UF). The port is the one the cluster really dials: the endpoint's, after
 // ServiceEntry targetPort.
 func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation.Simulation, h Hop, call simulation.Call) string {
@@ -641,6 +641,11 @@ func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation
 	onWireTLS := h.UpstreamTLS != "" || forwardsClientTLS
 	_, _, host, _ := model.ParseSubsetKey(h.Cluster)
 	switch {
+	case forwardsClientTLS && h.UpstreamTLS == "TLS":
+		// istio/istio#17031: a DestinationRule's TLS applies to every port of its
+		// host unless a portLevelSettings entry narrows it, so the client's own
+		// HTTPS is wrapped in a second TLS session the server cannot read.
+		return fmt.Sprintf("originates TLS on top of the client's own TLS to %s:%d (cluster %s): the server receives a TLS handshake inside TLS and the request fails (double TLS); limit the DestinationRule's TLS to the plaintext port with portLevelSettings", host, port, h.Cluster)
 	case port == 443 && !onWireTLS:
 		return fmt.Sprintf("sends plaintext to %s:443 (cluster %s): the server expects TLS there and rejects it (400 or a reset); originate TLS with a DestinationRule for the port it sends from", host, h.Cluster)
 	case port == 80 && h.UpstreamTLS != "":
