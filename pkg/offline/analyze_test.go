@@ -76,3 +76,25 @@ func TestFirstObjectErrorIsReportedAtItsLine(t *testing.T) {
 	}
 	t.Fatalf("want %+v among the analyzer's messages, got %v", want, r.Analysis)
 }
+
+// TestNoIngressGatewayInTheWorld: the installed world has no ingress gateway
+// (pkg/world.Profile), so Istio's gateway analyzer reports a Gateway selecting
+// istio=ingressgateway: IST0101 "Referenced selector not found"
+// (pkg/config/analysis/analyzers/gateway/gateway.go). Istio's
+// AddDefaultResources would add a dummy ingress gateway pod and hide it.
+func TestNoIngressGatewayInTheWorld(t *testing.T) {
+	s := loadTestdata(t, "ingress-selector")
+	r := CheckStep(s, 0, Options{})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	file := filepath.Join(s.Dir, "gateway.yaml")
+	origin := "gateway.yaml:" + strconv.Itoa(lineOf(t, file, "istio: ingressgateway"))
+	for _, f := range r.Analysis {
+		if f.Code == "IST0101" && f.Level == "Error" && f.Origin == origin && f.Object == "Gateway "+s.Namespace()+"/httpbin-gateway" &&
+			strings.Contains(f.Message, "istio=ingressgateway") {
+			return
+		}
+	}
+	t.Fatalf("want IST0101 for the ingressgateway selector at %s, got %v", origin, r.Analysis)
+}
