@@ -194,7 +194,9 @@ spec:
 // sigs.k8s.io/gateway-api). istiod watches one version per kind (TLSRoute at v1:
 // gvr.TLSRoute, pilot/pkg/config/kube/gateway/controller.go), so a TLSRoute
 // written at v1alpha2, as istio.io's egress tasks write it, must reach the fake
-// client at v1, or istiod never sees it.
+// client at v1, or istiod never sees it. The same holds for a ServiceEntry that a
+// route names as its parent: the Gateway API controller watches ServiceEntries at
+// networking.istio.io/v1 (gvr.ServiceEntry), and istio.io writes them at v1alpha3.
 func asServed(doc []byte, namespace string) ([]byte, error) {
 	var m map[string]any
 	if err := kubeyaml.Unmarshal(doc, &m); err != nil {
@@ -210,7 +212,7 @@ func asServed(doc []byte, namespace string) ([]byte, error) {
 	}
 	apiVersion, _ := m["apiVersion"].(string)
 	kind, _ := m["kind"].(string)
-	if gv, err := schema.ParseGroupVersion(apiVersion); err == nil && gv.Group == gatewayAPIGroup {
+	if gv, err := schema.ParseGroupVersion(apiVersion); err == nil {
 		if s, ok := collections.PilotGatewayAPI().FindByGroupVersionAliasesKind(resource.FromKubernetesGVK(&schema.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: kind})); ok {
 			m["apiVersion"] = s.GroupVersionKind().GroupVersion()
 		}
