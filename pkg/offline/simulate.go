@@ -639,7 +639,11 @@ func answer(code int, withStatus, without string) string {
 // wrong port, a ServiceEntry without targetPort 443, a gateway forwarding plaintext
 // to :443 — and the request then fails at the server (400, or a failed handshake:
 // 503 UF). The port is the one the cluster really dials: the endpoint's, after
-// ServiceEntry targetPort.
+// ServiceEntry targetPort. A third mistake is port-independent: a proxy that
+// passes the client's own TLS through (no HTTP virtual host) on a cluster that
+// originates TLS wraps it in a second TLS session, "double TLS" (istio/istio#17031:
+// a DestinationRule with tls SIMPLE for the whole host applies to its TLS port too,
+// pilot/pkg/networking/core/cluster_tls.go).
 func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation.Simulation, h Hop, call simulation.Call) string {
 	c := findCluster(sim, h.Cluster)
 	if c == nil {
@@ -650,6 +654,8 @@ func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation
 	onWireTLS := h.UpstreamTLS != "" || forwardsClientTLS
 	_, _, host, _ := model.ParseSubsetKey(h.Cluster)
 	switch {
+	case forwardsClientTLS && h.UpstreamTLS == "TLS":
+		return fmt.Sprintf("originates TLS (cluster %s) around the TLS the client already sends to %s: the server receives a TLS handshake inside TLS and the request fails (double TLS, istio/istio#17031); originate TLS only on the plain-HTTP port (DestinationRule portLevelSettings)", h.Cluster, host)
 	case port == 443 && !onWireTLS:
 		return fmt.Sprintf("sends plaintext to %s:443 (cluster %s): the server expects TLS there and rejects it (400 or a reset); originate TLS with a DestinationRule for the port it sends from", host, h.Cluster)
 	case port == 80 && h.UpstreamTLS != "":
