@@ -52,7 +52,8 @@ func MeshConfig() Mesh {
 // PilotEnv is the environment the install sets on istiod beyond the chart's
 // defaults: none. Nothing the scenarios use needs a feature flag; in particular
 // Istio 1.31 watches TLSRoute (v1) without PILOT_ENABLE_ALPHA_GATEWAY_API, which
-// gates only XBackendTrafficPolicy (pilot/pkg/config/kube/gateway/controller.go).
+// adds only UDPRoute and XBackendTrafficPolicy (pkg/config/schema/collections,
+// pilotGatewayAPI vs pilotStableGatewayAPI; pilot/pkg/config/kube/gateway/controller.go).
 func PilotEnv() map[string]string { return map[string]string{} }
 
 // Port is one port of a gateway Service: clients call Port, Envoy listens on
