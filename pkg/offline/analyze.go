@@ -27,6 +27,12 @@ import (
 // pilot/pkg/config/file/store.go): one name per file would keep only the last
 // object of a multi-document file. The name then leads a message straight back to
 // the object it is about.
+//
+// No AddDefaultResources: it adds a default ingress gateway (a pod labelled
+// istio=ingressgateway, pkg/config/analysis/local/defaults.go), which the
+// installed world does not run (pkg/world: profile minimal), so a Gateway
+// selecting it would draw no message offline and select nothing on a cluster.
+// The analyzer sees exactly the simulated cluster.
 func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding, []string, error) {
 	sa := local.NewSourceAnalyzer(analyzers.AllCombined(), resource.Namespace(s.Namespace()), resource.Namespace(IstioNamespace), nil)
 
@@ -37,10 +43,6 @@ func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding
 	readers = append(readers, local.ReaderSource{Name: simulatedCluster, Reader: strings.NewReader(cluster)})
 	if err := sa.AddTestReaderKubeSource(readers); err != nil {
 		return nil, nil, fmt.Errorf("loading the bundle into Istio's analyzer: %w", err)
-	}
-	// Must come after our sources: default resources fill in only what is missing.
-	if err := sa.AddDefaultResources(); err != nil {
-		return nil, nil, fmt.Errorf("adding Istio's default analysis resources: %w", err)
 	}
 	cancel := make(chan struct{})
 	res, err := sa.Analyze(cancel)

@@ -51,28 +51,43 @@ func TestMultiObjectFileReachesAnalyzer(t *testing.T) {
 	}
 }
 
-// TestFirstObjectErrorIsReportedAtItsLine: the first object of a file is wrong and
-// the last is right. The analyzer's IST0101 must be reported, at the line of the
-// bad gateway reference in the first object, naming that object.
-func TestFirstObjectErrorIsReportedAtItsLine(t *testing.T) {
-	s := loadTestdata(t, "multi-object-first-error")
+// wantAnalyzerError checks that Istio's analyzer reports code at level Error on
+// step 0 of testdata scenario name, at the first line of file containing at,
+// naming object (relative to the scenario namespace), with a message containing msg.
+func wantAnalyzerError(t *testing.T, name, file, at, code, object, msg string) {
+	t.Helper()
+	s := loadTestdata(t, name)
 	r := CheckStep(s, 0, Options{})
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	file := filepath.Join(s.Dir, "egress.yaml")
 	want := Finding{
-		Origin: "egress.yaml:" + strconv.Itoa(lineOf(t, file, "- no-such-gateway")),
-		Level:  "Error", Code: "IST0101",
-		Object: "VirtualService " + s.Namespace() + "/httpbin",
+		Origin: file + ":" + strconv.Itoa(lineOf(t, filepath.Join(s.Dir, file), at)),
+		Level:  "Error", Code: code, Object: strings.Replace(object, "/", " "+s.Namespace()+"/", 1),
 	}
 	for _, f := range r.Analysis {
-		if f.Code == want.Code && f.Origin == want.Origin && f.Object == want.Object && f.Level == want.Level {
+		if f.Code == want.Code && f.Origin == want.Origin && f.Object == want.Object && f.Level == want.Level && strings.Contains(f.Message, msg) {
 			if !strings.Contains(f.String(), want.Object) || !strings.Contains(f.String(), want.Origin) {
 				t.Errorf("the finding's text must name the object and its place: %s", f)
 			}
 			return
 		}
 	}
-	t.Fatalf("want %+v among the analyzer's messages, got %v", want, r.Analysis)
+	t.Fatalf("want %+v (message with %q) among the analyzer's messages, got %v", want, msg, r.Analysis)
+}
+
+// TestFirstObjectErrorIsReportedAtItsLine: the first object of a file is wrong and
+// the last is right. The analyzer's IST0101 must be reported, at the line of the
+// bad gateway reference in the first object, naming that object.
+func TestFirstObjectErrorIsReportedAtItsLine(t *testing.T) {
+	wantAnalyzerError(t, "multi-object-first-error", "egress.yaml", "- no-such-gateway", "IST0101", "VirtualService/httpbin", "no-such-gateway")
+}
+
+// TestNoIngressGatewayInTheWorld: the installed world has no ingress gateway
+// (pkg/world.Profile), so Istio's gateway analyzer reports a Gateway selecting
+// istio=ingressgateway: IST0101 "Referenced selector not found"
+// (pkg/config/analysis/analyzers/gateway/gateway.go). Istio's
+// AddDefaultResources would add a dummy ingress gateway pod and hide it.
+func TestNoIngressGatewayInTheWorld(t *testing.T) {
+	wantAnalyzerError(t, "ingress-selector", "gateway.yaml", "istio: ingressgateway", "IST0101", "Gateway/httpbin-gateway", "istio=ingressgateway")
 }

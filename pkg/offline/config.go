@@ -14,6 +14,7 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
 // Finding is one problem Istio's own code reports about a bundle object, placed at
@@ -120,25 +121,30 @@ func validate(cfgs []converted) []Finding {
 	return out
 }
 
-// harnessObjects are the objects the cluster tier itself adds to a scenario
-// namespace before any bundle: the Sidecar that sets the scenario's outbound
-// traffic policy (pkg/mesh.Sidecar). The offline tier simulates them too, so both
-// tiers judge the same configuration. They are returned as bundle objects so that
-// they go through the same conversion as the user's files.
-func harnessObjects(s *scenario.Scenario) (scenario.Bundle, error) {
-	sc, err := mesh.Sidecar(s.Namespace(), string(s.Mesh.OutboundTrafficPolicy))
-	if err != nil {
-		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+// harnessObjects are the objects the cluster tier itself adds before any bundle:
+// in every client namespace, the Sidecar that sets the scenario's outbound
+// traffic policy (world.OutboundPolicies, rendered by pkg/mesh.Sidecar, which
+// deploy.ApplyBundle applies). The offline tier simulates them too, so both tiers
+// judge the same configuration. They are returned as bundle objects so that they
+// go through the same conversion as the user's files.
+func harnessObjects(s *scenario.Scenario, w world.World) (scenario.Bundle, error) {
+	var out scenario.Bundle
+	for _, p := range w.OutboundPolicies {
+		sc, err := mesh.Sidecar(p.Namespace, p.Mode)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
+		y, err := kubeyaml.Marshal(sc)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: encoding the harness Sidecar: %w", s.Name, err)
+		}
+		out = append(out, scenario.Object{
+			File: "(harness) Sidecar " + sc.Namespace + "/" + sc.Name, Line: 1,
+			APIVersion: sc.APIVersion, Kind: sc.Kind, Name: sc.Name, Namespace: sc.Namespace,
+			Typed: sc, YAML: y,
+		})
 	}
-	y, err := kubeyaml.Marshal(sc)
-	if err != nil {
-		return nil, fmt.Errorf("scenario %s: encoding the harness Sidecar: %w", s.Name, err)
-	}
-	return scenario.Bundle{{
-		File: "(harness) Sidecar " + sc.Name, Line: 1,
-		APIVersion: sc.APIVersion, Kind: sc.Kind, Name: sc.Name, Namespace: sc.Namespace,
-		Typed: sc, YAML: y,
-	}}, nil
+	return out, nil
 }
 
 // isGatewayAPI reports whether an object is a Kubernetes Gateway API resource.

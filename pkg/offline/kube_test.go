@@ -1,6 +1,9 @@
 package offline
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestBundleServicesReachTheRegistry: Kubernetes Services in a bundle are what
 // registers a host under REGISTRY_ONLY, as on a cluster where istiod reads them
@@ -20,5 +23,23 @@ func TestBundleServicesReachTheRegistry(t *testing.T) {
 				t.Errorf("problems: %v", j.Path.Problems)
 			}
 		})
+	}
+}
+
+// TestDoubleTLSIsAProblem: a sidecar passing the client's TLS through on a cluster
+// that originates TLS breaks the request (istio/istio#17031), though Istio
+// accepts the configuration and the route is the expected one.
+func TestDoubleTLSIsAProblem(t *testing.T) {
+	s := loadTestdata(t, "double-tls")
+	j := Judge(s, 0, Options{})
+	if j.Passed() {
+		t.Fatalf("double TLS passed:\n%s", j.Message())
+	}
+	found := false
+	for _, p := range j.Path.Problems {
+		found = found || strings.Contains(p, "double TLS")
+	}
+	if !found {
+		t.Errorf("no double-TLS problem:\n%s", j.Message())
 	}
 }

@@ -91,7 +91,8 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	if opts.IstioVersion == "" {
 		opts.IstioVersion = versions.IstioLibraryRelease
 	}
-	harness, err := harnessObjects(s)
+	w := worldFor(s, step.Bundle)
+	harness, err := harnessObjects(s, w)
 	if err != nil {
 		r.Err = err
 		return r
@@ -104,9 +105,12 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r
 	}
-	have, injected := map[string]bool{IstioNamespace: true}, map[string]bool{}
-	for _, c := range s.ClientRefs() {
-		have[c.Namespace], injected[c.Namespace] = true, true
+	have, injected := map[string]bool{}, map[string]bool{}
+	for _, ns := range w.Namespaces() {
+		have[ns] = true
+	}
+	for _, ns := range w.InjectedNamespaces() {
+		injected[ns] = true
 	}
 	core, derived, addresses, err := coreObjects(bundle, s.Namespace(), have, injected)
 	if err != nil {
@@ -114,13 +118,13 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		return r
 	}
 
-	gateways := gatewaysFor(s, bundle)
+	gateways := gatewaysFor(w)
 	for _, g := range gateways {
 		r.GatewayHosts = append(r.GatewayHosts, g.Host())
 	}
 	// What the simulated cluster runs besides the bundle: the installed mesh,
 	// the clients, and the pods of the bundle's Deployments.
-	cluster := world(s, gateways) + derived
+	cluster := render(w, gateways) + derived
 	analysis, skipped, err := analyze(s, bundle, cluster)
 	if err != nil {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
@@ -132,7 +136,7 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	for _, c := range cfgs {
 		configs = append(configs, c.cfg)
 	}
-	path, err := simulate(s, gateways, configs, cluster+kube+core, addresses, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
+	path, err := simulate(s, w, gateways, configs, cluster+kube+core, addresses, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
 	if err != nil {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r

@@ -31,6 +31,7 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
 // Hop is what one simulated proxy did with the request: the listener, filter chain,
@@ -122,7 +123,7 @@ type ProxyOptions struct {
 //
 // kube is every object the fake API server holds, as Kubernetes YAML; addresses
 // maps the cluster-local host names of bundle Services to their cluster IPs.
-func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions) (Path, error) {
+func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions) (Path, error) {
 	call, err := callFor(req.URL)
 	if err != nil {
 		return Path{}, err
@@ -138,10 +139,10 @@ func simulate(s *scenario.Scenario, gateways []gatewayDeployment, cfgs []config.
 		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			Configs:                cfgs,
 			KubernetesObjectString: kube,
-			MeshConfig:             meshConfig(),
+			MeshConfig:             meshConfig(w.Mesh),
 			KubeClientModifier:     installedGatewayAPICRDs,
 		})
-		path, err = walk(fake, s, gateways, req, call, opts)
+		path, err = walk(fake, s, w, gateways, req, call, opts)
 	})
 	if werr != nil {
 		return Path{}, fmt.Errorf("istio's fake discovery server: %w", werr)
@@ -194,12 +195,19 @@ const (
 	gatewayAPIBundleVersionAnnotation = gatewayAPIGroup + "/bundle-version"
 )
 
-// meshConfig is the mesh-wide configuration fixtures/istio/egress.yaml installs:
-// Istio's defaults with ALLOW_ANY. A scenario's own policy comes from the
-// per-namespace Sidecar the harness adds (harnessConfigs), exactly as on a cluster.
-func meshConfig() *meshconfig.MeshConfig {
+// meshConfig is the installed world's mesh-wide configuration (pkg/world, set
+// on a cluster by fixtures/istio/egress.yaml) over Istio's defaults. A scenario's
+// own policy comes from the per-namespace Sidecar the harness adds
+// (harnessObjects), exactly as on a cluster.
+func meshConfig(m world.Mesh) *meshconfig.MeshConfig {
 	mc := mesh.DefaultMeshConfig()
-	mc.OutboundTrafficPolicy = &meshconfig.MeshConfig_OutboundTrafficPolicy{Mode: meshconfig.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY}
+	mode := meshconfig.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY
+	if m.OutboundTrafficPolicy == world.RegistryOnly {
+		mode = meshconfig.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY
+	}
+	mc.OutboundTrafficPolicy = &meshconfig.MeshConfig_OutboundTrafficPolicy{Mode: mode}
+	mc.AccessLogFile = m.AccessLogFile
+	mc.AccessLogEncoding = meshconfig.MeshConfig_AccessLogEncoding(meshconfig.MeshConfig_AccessLogEncoding_value[m.AccessLogEncoding])
 	return mc
 }
 
@@ -267,10 +275,11 @@ func describe(c simulation.Call) string {
 	return fmt.Sprintf("%s %s %s", proto, net.JoinHostPort(c.HostHeader, strconv.Itoa(c.Port)), c.Path)
 }
 
-func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewayDeployment, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
+func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, gateways []gatewayDeployment, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
 	var from simulatedClient
-	for _, c := range clientsFor(s) {
-		if c.ClientRef == s.ClientFor(req) {
+	want := s.ClientFor(req)
+	for _, c := range clientsFor(w) {
+		if c.Workload == want.Workload && c.Namespace == want.Namespace {
 			from = c
 		}
 	}
@@ -339,7 +348,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 
 	// The sidecar sends it to an egress gateway: simulate the gateway's side, on
 	// the port its Envoy listens on (the Service targetPort).
-	tp, ok := target.targetPort(port)
+	tp, ok := target.TargetPort(port)
 	if !ok {
 		return blocked(path, 503, fmt.Sprintf("client sidecar sends the request to %s port %d, which the %s Service does not expose", host, port, target.Display)), nil
 	}
@@ -349,7 +358,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, gateways []gatewa
 	gwCall.Port = tp
 	gwCall.Alpn = ""
 	gwCall.TLS, gwCall.Protocol, gwCall.Sni = nextHop(sidecarSim, sidecar.Cluster, call)
-	if gwCall.Protocol == simulation.HTTP2 && !target.http2(port) {
+	if gwCall.Protocol == simulation.HTTP2 && !target.HTTP2(port) {
 		gwCall.Protocol = simulation.HTTP
 	}
 
@@ -628,9 +637,13 @@ func answer(code int, withStatus, without string) string {
 // the destination port speaks by convention, 443 TLS and 80 plaintext. Istio
 // accepts both mistakes without a word — a DestinationRule originating TLS on the
 // wrong port, a ServiceEntry without targetPort 443, a gateway forwarding plaintext
-// to :443, TLS originated over the client's own TLS — and the request then fails at the server (400, or a failed handshake:
+// to :443 — and the request then fails at the server (400, or a failed handshake:
 // 503 UF). The port is the one the cluster really dials: the endpoint's, after
-// ServiceEntry targetPort.
+// ServiceEntry targetPort. A third mistake is port-independent: a proxy that
+// passes the client's own TLS through (no HTTP virtual host) on a cluster that
+// originates TLS wraps it in a second TLS session, "double TLS" (istio/istio#17031:
+// a DestinationRule with tls SIMPLE for the whole host applies to its TLS port too,
+// pilot/pkg/networking/core/cluster_tls.go).
 func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation.Simulation, h Hop, call simulation.Call) string {
 	c := findCluster(sim, h.Cluster)
 	if c == nil {
@@ -642,10 +655,7 @@ func wireMismatch(fake *xds.FakeDiscoveryServer, p *model.Proxy, sim *simulation
 	_, _, host, _ := model.ParseSubsetKey(h.Cluster)
 	switch {
 	case forwardsClientTLS && h.UpstreamTLS == "TLS":
-		// istio/istio#17031: a DestinationRule's TLS applies to every port of its
-		// host unless a portLevelSettings entry narrows it, so the client's own
-		// HTTPS is wrapped in a second TLS session the server cannot read.
-		return fmt.Sprintf("originates TLS on top of the client's own TLS to %s:%d (cluster %s): the server receives a TLS handshake inside TLS and the request fails (double TLS); limit the DestinationRule's TLS to the plaintext port with portLevelSettings", host, port, h.Cluster)
+		return fmt.Sprintf("originates TLS (cluster %s) around the TLS the client already sends to %s: the server receives a TLS handshake inside TLS and the request fails (double TLS, istio/istio#17031); originate TLS only on the plain-HTTP port (DestinationRule portLevelSettings)", h.Cluster, host)
 	case port == 443 && !onWireTLS:
 		return fmt.Sprintf("sends plaintext to %s:443 (cluster %s): the server expects TLS there and rejects it (400 or a reset); originate TLS with a DestinationRule for the port it sends from", host, h.Cluster)
 	case port == 80 && h.UpstreamTLS != "":

@@ -3,134 +3,60 @@ package offline
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"text/template"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
-// The simulated cluster: what an istioctl-installed mesh with an egress gateway and
-// the scenario's client look like to istiod. Istio's fake registry does not default
-// anything (FACTS.md), so every object states its protocol, targetPort, pod IP and
-// readiness, exactly as the API server would have filled them in on kind.
+// The simulated cluster is the installed world (pkg/world) as istiod sees it on
+// kind: every object states its protocol, targetPort, pod IP and readiness,
+// because Istio's fake registry defaults nothing, exactly as the API server would
+// have filled them in. Only the addresses are the offline tier's own.
 const (
-	// IstioNamespace is where istioctl installs istiod and the gateways.
-	IstioNamespace = "istio-system"
-	// EgressGatewayName is the Deployment/Service name istioctl gives the egress gateway.
-	EgressGatewayName = "istio-egressgateway"
-	// EgressGatewayHost is the egress gateway Service's cluster-local host name.
-	EgressGatewayHost = EgressGatewayName + "." + IstioNamespace + ".svc.cluster.local"
+	// IstioNamespace is where the install puts istiod and the egress gateway.
+	IstioNamespace = world.IstioNamespace
+	// EgressGatewayName is the Deployment/Service name of istioctl's egress gateway.
+	EgressGatewayName = world.EgressGatewayName
 
-	clientClusterIP = "10.96.100.10"
-	clientPodIP     = "10.244.0.10"
 	// externalAddress is where the client believes the external host is: an address
 	// from TEST-NET-3 (RFC 5737), so it never collides with a simulated Service.
 	externalAddress = "203.0.113.10"
 )
 
-// egressGatewayLabels are the pod labels of the istioctl egress gateway
-// (manifests/charts/gateways/istio-egress/values.yaml).
-var egressGatewayLabels = map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}
-
-// gatewayPort is one port of a gateway Service. For istioctl's egress gateway the
-// Gateway server's port is the Service port and Envoy listens on the targetPort;
-// Gateway API deployments listen on the listener port itself.
-type gatewayPort struct {
-	Name        string
-	Port        int
-	TargetPort  int
-	AppProtocol string
-}
-
-// gatewayDeployment is one egress gateway the simulated cluster runs: a Service,
-// a ready Pod and an EndpointSlice, and the Router proxy istiod configures.
+// gatewayDeployment is one egress gateway of the world with the addresses the
+// simulated cluster gives it: a Service, a ready Pod and an EndpointSlice, and the
+// Router proxy istiod configures.
 type gatewayDeployment struct {
-	// Name names the Deployment, Service and pod; Display is how hops name it.
-	Name, Namespace, Display string
-	Labels                   map[string]string
-	Ports                    []gatewayPort
-	ClusterIP, PodIP         string
+	world.Gateway
+	ClusterIP, PodIP string
 }
 
-// Host is the gateway Service's cluster-local host name, which a client sidecar's
-// upstream cluster names when it sends a request to this gateway.
-func (g gatewayDeployment) Host() string {
-	return g.Name + "." + g.Namespace + ".svc.cluster.local"
-}
-
-// targetPort maps a Service port to the port Envoy listens on.
-func (g gatewayDeployment) targetPort(port int) (int, bool) {
-	for _, p := range g.Ports {
-		if p.Port == port {
-			return p.TargetPort, true
-		}
+// worldFor is the installed world while step bundle b of s runs.
+func worldFor(s *scenario.Scenario, b scenario.Bundle) world.World {
+	in := world.Scenario{OutboundTrafficPolicy: string(s.Mesh.OutboundTrafficPolicy)}
+	for _, c := range s.ClientRefs() {
+		in.Clients = append(in.Clients, world.Client{Workload: c.Workload, Namespace: c.Namespace})
 	}
-	return 0, false
-}
-
-// http2 reports whether the sidecar speaks HTTP/2 to this Service port: Istio picks
-// the protocol from appProtocol, else from the port name's prefix.
-func (g gatewayDeployment) http2(port int) bool {
-	for _, p := range g.Ports {
-		if p.Port != port {
-			continue
-		}
-		proto := p.AppProtocol
-		if proto == "" {
-			proto, _, _ = strings.Cut(p.Name, "-")
-		}
-		switch strings.ToLower(proto) {
-		case "http2", "grpc", "h2c", "kubernetes.io/h2c":
-			return true
-		}
-	}
-	return false
-}
-
-// istioctlEgressGateway is the gateway fixtures/istio/egress.yaml installs.
-var istioctlEgressGateway = gatewayDeployment{
-	Name: EgressGatewayName, Namespace: IstioNamespace, Display: "egress gateway",
-	Labels: egressGatewayLabels,
-	Ports: []gatewayPort{
-		{Name: "http2", Port: 80, TargetPort: 8080},
-		{Name: "https", Port: 443, TargetPort: 8443},
-	},
-	ClusterIP: "10.96.200.10", PodIP: "10.244.0.20",
-}
-
-// gatewayAPIDeployments models what Istio's Gateway API deployment controller
-// creates for each Gateway of class istio in the bundle (scenario.GatewayAPIGateway):
-// Service ports named after the listeners with appProtocol = the listener's
-// protocol, Envoy bound to the listener port (manifests/.../files/kube-gateway.yaml).
-func gatewayAPIDeployments(b scenario.Bundle, namespace string) []gatewayDeployment {
-	var out []gatewayDeployment
-	for i, gw := range b.GatewayAPIGateways(namespace) {
-		d := gatewayDeployment{
-			Name: gw.ServiceName(), Namespace: gw.Namespace,
-			Display: "Gateway API gateway " + gw.Name,
-			Labels: map[string]string{
-				scenario.GatewayNameLabel:                      gw.Name,
-				"gateway.networking.k8s.io/gateway-class-name": scenario.IstioGatewayClass,
-			},
-			ClusterIP: fmt.Sprintf("10.96.200.%d", 11+i),
-			PodIP:     fmt.Sprintf("10.244.0.%d", 21+i),
-		}
-		seen := map[int]bool{}
+	for _, gw := range b.GatewayAPIGateways(s.Namespace()) {
+		g := world.GatewayAPIGateway{Name: gw.Name, Namespace: gw.Namespace}
 		for _, l := range gw.Listeners {
-			if seen[l.Port] {
-				continue
-			}
-			seen[l.Port] = true
-			d.Ports = append(d.Ports, gatewayPort{Name: l.Name, Port: l.Port, TargetPort: l.Port, AppProtocol: strings.ToLower(l.Protocol)})
+			g.Listeners = append(g.Listeners, world.Listener{Name: l.Name, Port: l.Port, Protocol: l.Protocol})
 		}
-		out = append(out, d)
+		in.GatewayAPIGateways = append(in.GatewayAPIGateways, g)
+	}
+	return world.For(in)
+}
+
+// gatewaysFor places every egress gateway of the world: istioctl's first, then
+// one per Gateway API Gateway of class istio.
+func gatewaysFor(w world.World) []gatewayDeployment {
+	out := make([]gatewayDeployment, 0, len(w.Gateways))
+	for i, g := range w.Gateways {
+		out = append(out, gatewayDeployment{Gateway: g,
+			ClusterIP: fmt.Sprintf("10.96.200.%d", 10+i), PodIP: fmt.Sprintf("10.244.0.%d", 20+i)})
 	}
 	return out
-}
-
-// gatewaysFor lists every egress gateway of the simulated cluster for a bundle.
-func gatewaysFor(s *scenario.Scenario, b scenario.Bundle) []gatewayDeployment {
-	return append([]gatewayDeployment{istioctlEgressGateway}, gatewayAPIDeployments(b, s.Namespace())...)
 }
 
 // simulatedWorkload is one Service with a ready Pod and its EndpointSlice: how
@@ -140,12 +66,12 @@ type simulatedWorkload struct {
 	Labels           map[string]string // pod labels, also the Service's selector
 	Annotations      map[string]string
 	Containers       []string
-	Ports            []gatewayPort
+	Ports            []world.Port
 	ClusterIP, PodIP string
 }
 
-// worldTemplate renders the registry objects: the namespaces (each client's
-// labelled for injection, as the cluster tier labels it) and every workload.
+// worldTemplate renders the registry objects: the namespaces (labelled for
+// injection as the cluster tier labels them) and every workload.
 // Client pods carry the istio-proxy container and the sidecar status annotation so
 // that analyzers see an injected workload.
 var worldTemplate = template.Must(template.New("world").Parse(`{{define "workload"}}
@@ -231,58 +157,71 @@ ports:
   port: {{.TargetPort}}
   protocol: TCP
 {{- end}}
-{{- end}}apiVersion: v1
-kind: Namespace
-metadata:
-  name: {{.IstioNamespace}}
+{{- end}}
 {{- range .Namespaces}}
 ---
 apiVersion: v1
 kind: Namespace
 metadata:
-  name: {{.}}
+  name: {{.Name}}
+{{- if .Injected}}
   labels:
-    istio-injection: enabled
+    {{$.InjectionLabel}}: enabled
+{{- end}}
 {{- end}}
 {{- range .Workloads}}{{template "workload" .}}{{end}}
 `))
 
 // simulatedClient is a client workload of the simulated cluster.
 type simulatedClient struct {
-	scenario.ClientRef
+	world.Client
 	ClusterIP, PodIP string
 }
 
-// clientsFor places every client of the scenario, its own first.
-func clientsFor(s *scenario.Scenario) []simulatedClient {
+// clientsFor places every client of the world, the scenario's own first.
+func clientsFor(w world.World) []simulatedClient {
 	var out []simulatedClient
-	for i, c := range s.ClientRefs() {
-		out = append(out, simulatedClient{ClientRef: c,
+	for i, c := range w.Clients {
+		out = append(out, simulatedClient{Client: c,
 			ClusterIP: fmt.Sprintf("10.96.100.%d", 10+i), PodIP: fmt.Sprintf("10.244.1.%d", 10+i)})
 	}
 	return out
 }
 
-// world renders the registry objects for a scenario's step as Kubernetes YAML.
-func world(s *scenario.Scenario, gateways []gatewayDeployment) string {
-	var namespaces []string
+// render renders the world's registry objects as Kubernetes YAML: Istio's
+// namespace, the client namespaces (labelled for injection when the world injects
+// them), the gateways and the clients.
+func render(w world.World, gateways []gatewayDeployment) string {
 	var workloads []simulatedWorkload
 	for _, g := range gateways {
 		workloads = append(workloads, simulatedWorkload{Name: g.Name, Namespace: g.Namespace, Labels: g.Labels,
 			Containers: []string{"istio-proxy"}, Ports: g.Ports, ClusterIP: g.ClusterIP, PodIP: g.PodIP})
 	}
-	for _, c := range clientsFor(s) {
-		namespaces = append(namespaces, c.Namespace)
-		workloads = append(workloads, simulatedWorkload{Name: c.Workload, Namespace: c.Namespace,
-			Labels:      map[string]string{"app": c.Workload, "security.istio.io/tlsMode": "istio"},
-			Annotations: map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`},
-			Containers:  []string{c.Workload, "istio-proxy"},
-			Ports:       []gatewayPort{{Name: "http", Port: 80, TargetPort: 80}},
-			ClusterIP:   c.ClusterIP, PodIP: c.PodIP})
+	for _, c := range clientsFor(w) {
+		cw := simulatedWorkload{Name: c.Workload, Namespace: c.Namespace,
+			Labels:     map[string]string{"app": c.Workload},
+			Containers: []string{c.Workload},
+			Ports:      []world.Port{{Name: "http", Port: 80, TargetPort: 80}},
+			ClusterIP:  c.ClusterIP, PodIP: c.PodIP}
+		if c.Injected {
+			// What Istio's injection webhook adds.
+			cw.Labels["security.istio.io/tlsMode"] = "istio"
+			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
+			cw.Containers = append(cw.Containers, "istio-proxy")
+		}
+		workloads = append(workloads, cw)
 	}
 	var b bytes.Buffer
+	injected := map[string]bool{}
+	for _, ns := range w.InjectedNamespaces() {
+		injected[ns] = true
+	}
+	var namespaces []map[string]any
+	for _, ns := range w.Namespaces() {
+		namespaces = append(namespaces, map[string]any{"Name": ns, "Injected": injected[ns]})
+	}
 	err := worldTemplate.Execute(&b, map[string]any{
-		"IstioNamespace": IstioNamespace,
+		"InjectionLabel": world.InjectionLabel,
 		"Namespaces":     namespaces,
 		"Workloads":      workloads,
 	})
