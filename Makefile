@@ -43,8 +43,8 @@ vet: ## go vet over the whole module (compiles every suite, cluster ones include
 	$(GO) vet ./...
 
 .PHONY: unit
-unit: ## Unit and fuzz-seed tests of pkg/ and hack/ (README's catalog table must be current).
-	$(GO) test $(GO_TEST_FLAGS) ./pkg/... ./hack/...
+unit: ## Unit and fuzz-seed tests of pkg/, cmd/ and hack/ (README's catalog table must be current).
+	$(GO) test $(GO_TEST_FLAGS) ./pkg/... ./cmd/... ./hack/...
 
 .PHONY: offline-catalog
 offline-catalog: ## The offline suite over scenarios/ and the negative corpus (each broken scenario must fail as stated).
@@ -84,6 +84,9 @@ offline-suite: ## The offline tier through its Ginkgo suite (what make offline r
 .PHONY: bench-cli
 bench-cli: $(BIN) ## The command's speed: one scenario, 200 scenarios (400 steps), next to istioctl analyze on the same files.
 	bash hack/bench-cli.sh $(BIN)
+.PHONY: image
+image: ## The command's OCI image built with ko (no Docker) into bin/image/egress-conformance.tar, then run from the tarball.
+	bash hack/image.sh $(CURDIR)/bin/image
 # ---- end of the command --------------------------------------------------------------------
 
 .PHONY: catalog
