@@ -17,6 +17,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
@@ -208,5 +209,31 @@ func TestPreloadImages(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "docker pull docker.io/istio/proxyv2:1.31.4") || !strings.Contains(err.Error(), "mirror.example/istio/proxyv2:1.32.0") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Every Ginkgo node bound covers the waits inside it, and follows TIMEOUTS.
+func TestNodeTimeouts(t *testing.T) {
+	tm := DefaultTimeouts(runner.DefaultTimeouts())
+	n := tm.Nodes()
+	c, m, d, e := tm.Cluster, tm.Mesh, tm.Deploy, tm.External
+	for _, x := range []struct {
+		name        string
+		node, waits time.Duration
+	}{
+		{"bring-up", n.BringUp, c.NodeReady + c.ControlPlane + m.Download + m.Install + m.Ready + e.Ready + e.DNS},
+		{"tear-down", n.TearDown, d.Cleanup + e.Delete + m.Uninstall},
+		{"scenario set-up, 2 clients", n.ScenarioSetUp(2), 2 * (d.Namespace + d.ClientReady)},
+		{"scenario clean-up", n.ScenarioCleanup, d.Cleanup},
+		{"step", n.Step, 2*tm.Runner.Converge + DiagnosticsTimeout},
+	} {
+		if x.node <= x.waits {
+			t.Errorf("%s: node timeout %s does not exceed the waits inside it (%s)", x.name, x.node, x.waits)
+		}
+	}
+	r := runner.DefaultTimeouts()
+	r.Converge += 10 * time.Minute
+	if got := DefaultTimeouts(r).Nodes().Step; got != n.Step+20*time.Minute {
+		t.Errorf("TIMEOUTS=Converge+10m: step node %s, want %s", got, n.Step+20*time.Minute)
 	}
 }

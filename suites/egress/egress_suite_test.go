@@ -86,11 +86,11 @@ func TestEgress(t *testing.T) {
 	// One process (see the package comment): bring-up connects the clients itself.
 	BeforeSuite(func(ctx SpecContext) {
 		suite.outcome.Guard("bring-up", func() { bringUp(ctx, scenarios) })
-	}, NodeTimeout(30*time.Minute))
+	}, NodeTimeout(nodes().BringUp))
 
 	AfterSuite(func(ctx SpecContext) {
 		tearDown(ctx)
-	}, NodeTimeout(15*time.Minute))
+	}, NodeTimeout(nodes().TearDown))
 
 	ReportAfterSuite("reports", func(r Report) {
 		Expect(run.WriteGinkgoReports(suite.reportDir, r)).To(Succeed())
@@ -141,7 +141,7 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) {
 	if p.Mode == cluster.ModeExisting {
 		opts.Context = p.Context
 	}
-	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: mesh.DefaultTimeouts(), Out: GinkgoWriter}
+	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: timeouts().Mesh, Out: GinkgoWriter}
 
 	found, err := mesh.Discover(ctx, suite.kube)
 	Expect(err).NotTo(HaveOccurred())
@@ -281,9 +281,9 @@ func describeScenario(s *scenario.Scenario) {
 			DeferCleanup(func(ctx SpecContext) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
 				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
-			}, NodeTimeout(5*time.Minute))
+			}, NodeTimeout(nodes().ScenarioCleanup))
 			setUpDone = true
-		}, NodeTimeout(10*time.Minute))
+		}, NodeTimeout(nodes().ScenarioSetUp(len(s.ClientRefs()))))
 
 		for i, step := range s.Steps {
 			It(step.Name, func(ctx SpecContext) {
@@ -318,7 +318,7 @@ func describeScenario(s *scenario.Scenario) {
 					collectDiagnostics(ctx, s, i, client, gateways)
 				}
 				Expect(out).To(runner.HaveConverged())
-			}, SpecTimeout(suite.cfg.Timeouts.Converge+5*time.Minute))
+			}, SpecTimeout(nodes().Step))
 		}
 	})
 }
@@ -368,3 +368,8 @@ func istioUnderTest(version string) report.Istio {
 	}
 	return in
 }
+
+// timeouts is every bound of the run (TIMEOUTS and the components' defaults);
+// nodes the Ginkgo node timeouts derived from it.
+func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func nodes() engine.NodeTimeouts { return timeouts().Nodes() }

@@ -97,7 +97,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 			{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))).To(Succeed())
 	}
 	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
-		Timeouts: mesh.DefaultTimeouts(), Kube: env.kube, Out: GinkgoWriter}
+		Timeouts: timeouts().Mesh, Kube: env.kube, Out: GinkgoWriter}
 	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
 	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
 	Expect(env.istio.WaitReady(ctx, upgrade.DefaultRevision)).To(Succeed())
