@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -30,7 +29,6 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
-	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
@@ -293,22 +291,10 @@ func describeScenario(s *scenario.Scenario) {
 					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
 				}
 				client := clients[s.ClientFor(step.Request)]
-				gateways := plan.Gateways(s, step)
 				By("finding the egress gateway pods to read logs from")
-				proxies := gatewayProxies(ctx, gateways)
-
 				t := suite.cfg.Timeouts
-				r := runner.Runner{
-					Prober:        runner.NewProber(suite.exec, client.Namespace, client.Name, client.Container, t),
-					Collector:     runner.NewCollector(suite.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
-					ClientIP:      client.IP,
-					CurlTrustArgs: curlTrustArgs(),
-					GatewayHosts:  plan.Hosts(gateways),
-					Timeouts:      t,
-					OnAttempt: func(a runner.Attempt) {
-						fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary())
-					},
-				}
+				r, gateways, err := stepEnv().StepRunner(ctx, s, i, client)
+				Expect(err).NotTo(HaveOccurred())
 				By(fmt.Sprintf("probing %s until %d consecutive probes match (at most %s)", step.Request.URL, t.Consecutive, t.Converge))
 				out := r.Converge(ctx, step)
 				ledger.Record(step.Name, out.Passed)
@@ -323,16 +309,10 @@ func describeScenario(s *scenario.Scenario) {
 	})
 }
 
-// gatewayProxies lists the pods of every gateway of the step, waiting (bounded)
-// for Gateway API deployments, which istiod creates after the Gateway is applied.
-func gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
-	var all []evidence.Proxy
-	for _, g := range gateways {
-		got, err := evidence.WaitGatewayProxies(ctx, suite.kube, g.Namespace, g.Selector, suite.cfg.Timeouts.Converge, 2*time.Second)
-		Expect(err).NotTo(HaveOccurred(), "no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
-		all = append(all, got...)
-	}
-	return all
+// stepEnv is how this run proves a step (engine.StepEnv).
+func stepEnv() engine.StepEnv {
+	return engine.StepEnv{Kube: suite.kube, Exec: suite.exec, Logs: suite.logs, Timeouts: suite.cfg.Timeouts,
+		CurlTrustArgs: curlTrustArgs(), OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) }}
 }
 
 // record adds a step outcome to the conformance report.
