@@ -44,9 +44,9 @@ func ResolveKindConfig(path string) (string, error) {
 		"egress-conformance module, or set %s to the kind config file", DefaultKindConfig, wd, EnvKindConfig)
 }
 
-// LoadKindConfig reads a kind v1alpha4 Cluster config strictly: unknown fields,
+// loadKindConfig reads a kind v1alpha4 Cluster config strictly: unknown fields,
 // another apiVersion or kind, or several YAML documents are errors.
-func LoadKindConfig(path string) (*v1alpha4.Cluster, error) {
+func loadKindConfig(path string) (*v1alpha4.Cluster, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("kind config: %w", err)
@@ -58,7 +58,7 @@ func LoadKindConfig(path string) (*v1alpha4.Cluster, error) {
 	return c, nil
 }
 
-// ParseKindConfig is LoadKindConfig on bytes.
+// ParseKindConfig is loadKindConfig on bytes.
 func ParseKindConfig(raw []byte) (*v1alpha4.Cluster, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -87,7 +87,7 @@ func KindConfig(path, name, nodeImage string) (*v1alpha4.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := LoadKindConfig(path)
+	c, err := loadKindConfig(path)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,11 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
@@ -208,5 +211,97 @@ func TestPreloadImages(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "docker pull docker.io/istio/proxyv2:1.31.4") || !strings.Contains(err.Error(), "mirror.example/istio/proxyv2:1.32.0") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Every Ginkgo node bound covers the waits inside it, and follows TIMEOUTS.
+func TestNodeTimeouts(t *testing.T) {
+	tm := DefaultTimeouts(runner.DefaultTimeouts())
+	n := tm.Nodes()
+	c, m, d, e := tm.Cluster, tm.Mesh, tm.Deploy, tm.External
+	for _, x := range []struct {
+		name        string
+		node, waits time.Duration
+	}{
+		{"bring-up", n.BringUp, c.NodeReady + c.ControlPlane + m.Download + m.Install + m.Ready + e.Ready + e.DNS},
+		{"tear-down", n.TearDown, d.Cleanup + e.Delete + m.Uninstall},
+		{"scenario set-up, 2 clients", n.ScenarioSetUp(2), 2 * (d.Namespace + d.ClientReady)},
+		{"scenario clean-up", n.ScenarioCleanup, d.Cleanup},
+		{"step", n.Step, 2*tm.Runner.Converge + DiagnosticsTimeout},
+	} {
+		if x.node <= x.waits {
+			t.Errorf("%s: node timeout %s does not exceed the waits inside it (%s)", x.name, x.node, x.waits)
+		}
+	}
+	r := runner.DefaultTimeouts()
+	r.Converge += 10 * time.Minute
+	if got := DefaultTimeouts(r).Nodes().Step; got != n.Step+20*time.Minute {
+		t.Errorf("TIMEOUTS=Converge+10m: step node %s, want %s", got, n.Step+20*time.Minute)
+	}
+}
+
+func proxyPod(ns, name, ip string, labels map[string]string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip}}
+}
+
+// The runner of a step reads the logs of the client's sidecar and of exactly the
+// gateways the plan names for the step, found on the cluster by their labels.
+func TestStepRunner(t *testing.T) {
+	all, err := scenario.LoadAllWith("../../scenarios", scenario.Options{WorkloadsDir: "../../fixtures/workloads"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *scenario.Scenario
+	for _, x := range all {
+		if x.Name == "gateway-api-egress-http" {
+			s = x
+		}
+	}
+	if s == nil {
+		t.Fatal("no gateway-api-egress-http in the catalog")
+	}
+	i := len(s.Steps) - 1
+	gw := s.Steps[i].Bundle.GatewayAPIGateways(s.Namespace())
+	if len(gw) != 1 {
+		t.Fatalf("the scenario's Gateway API gateways changed: %v", gw)
+	}
+	kube := fake.NewClientset(
+		proxyPod("istio-system", "istio-egressgateway-5d8f", "10.0.0.7", map[string]string{"istio": "egressgateway"}),
+		proxyPod(gw[0].Namespace, gw[0].Name+"-istio-6c9d", "10.0.0.8", map[string]string{scenario.GatewayNameLabel: gw[0].Name}),
+		proxyPod("istio-system", "istiod-1", "10.0.0.9", map[string]string{"app": "istiod"}),
+	)
+	client := deploy.ClientPod{Namespace: s.Namespace(), Name: "sleep-1", IP: "10.0.0.5", Container: "sleep"}
+	env := StepEnv{Kube: kube, Timeouts: runner.DefaultTimeouts(), GatewayPoll: time.Millisecond}
+	r, gateways, err := env.StepRunner(context.Background(), s, i, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gateways) != 2 || len(r.GatewayHosts) != 2 || r.GatewayHosts[1] != gw[0].Host() {
+		t.Errorf("gateways %v hosts %v", gateways, r.GatewayHosts)
+	}
+	col, ok := r.Collector.(evidence.Collector)
+	prober, ok2 := r.Prober.(probe.Prober)
+	if !ok || !ok2 {
+		t.Fatalf("collector %T, prober %T", r.Collector, r.Prober)
+	}
+	var pods []string
+	for _, p := range col.Gateways {
+		pods = append(pods, p.Pod+"@"+p.IP)
+	}
+	if strings.Join(pods, ",") != "istio-egressgateway-5d8f@10.0.0.7,"+gw[0].Name+"-istio-6c9d@10.0.0.8" {
+		t.Errorf("gateway proxies %v", pods)
+	}
+	if col.Sidecar.Pod != "sleep-1" || prober.Container != "sleep" || r.ClientIP != "10.0.0.5" {
+		t.Errorf("client wiring: sidecar %+v prober %+v", col.Sidecar, prober)
+	}
+
+	// A Gateway API gateway whose pod never comes: an error naming its selector.
+	env.Timeouts.Converge = 20 * time.Millisecond
+	_, _, err = StepEnv{Kube: fake.NewClientset(proxyPod("istio-system", "gw", "10.0.0.7", map[string]string{"istio": "egressgateway"})),
+		Timeouts: env.Timeouts, GatewayPoll: time.Millisecond}.StepRunner(context.Background(), s, i, client)
+	if err == nil || !strings.Contains(err.Error(), scenario.GatewayNameLabel+"="+gw[0].Name) {
+		t.Errorf("missing gateway pod: err = %v", err)
 	}
 }

@@ -43,8 +43,8 @@ type Config struct {
 	Hub string
 }
 
-// HubOrDefault is the hub the images come from.
-func (c Config) HubOrDefault() string {
+// hubOrDefault is the hub the images come from.
+func (c Config) hubOrDefault() string {
 	if c.Hub != "" {
 		return c.Hub
 	}
@@ -54,7 +54,7 @@ func (c Config) HubOrDefault() string {
 // Images are the images an install of c pulls: istiod's and the proxies'
 // (sidecars and gateways), tagged with the version.
 func (c Config) Images() []string {
-	hub := c.HubOrDefault()
+	hub := c.hubOrDefault()
 	return []string{hub + "/pilot:" + c.Version, hub + "/proxyv2:" + c.Version}
 }
 

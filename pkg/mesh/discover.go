@@ -72,7 +72,7 @@ func (in Installed) String() string {
 func Discover(ctx context.Context, client kubernetes.Interface) (Installed, error) {
 	var in Installed
 	var err error
-	if in.ControlPlanes, err = FindControlPlanes(ctx, client); err != nil {
+	if in.ControlPlanes, err = findControlPlanes(ctx, client); err != nil {
 		return in, err
 	}
 	revs := map[string]bool{}

@@ -176,9 +176,9 @@ func orUnknown(s string) string {
 	return s
 }
 
-// FindControlPlanes lists the istiod Deployments (label app=istiod) in any
+// findControlPlanes lists the istiod Deployments (label app=istiod) in any
 // namespace, as namespace/name.
-func FindControlPlanes(ctx context.Context, client kubernetes.Interface) ([]string, error) {
+func findControlPlanes(ctx context.Context, client kubernetes.Interface) ([]string, error) {
 	list, err := client.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
 	if err != nil {
 		return nil, fmt.Errorf("list istiod deployments: %w", err)

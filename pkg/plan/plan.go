@@ -211,8 +211,8 @@ func newObjects(s *scenario.Scenario, i int) int {
 	return len(s.Steps[i].Bundle) - len(s.Steps[i-1].Bundle)
 }
 
-// SortedSkips lists skip reasons in a stable order, for reports.
-func SortedSkips(skip map[string]string) []string {
+// sortedSkips lists skip reasons in a stable order, for reports.
+func sortedSkips(skip map[string]string) []string {
 	var out []string
 	for k, v := range skip {
 		out = append(out, k+": "+v)

@@ -80,7 +80,7 @@ func (m MeshIstio) Precheck(ctx context.Context, version, fromMinor string) (str
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.Ready)
 	defer cancel()
-	args := PrecheckArgs(fromMinor, m.Options.Kubeconfig, m.Options.Context)
+	args := precheckArgs(fromMinor, m.Options.Kubeconfig, m.Options.Context)
 	var out bytes.Buffer
 	w := io.Writer(&out)
 	if m.Out != nil {

@@ -230,7 +230,7 @@ func NewPlan(in PlanInputs) (Plan, error) {
 	for _, s := range in.Strategies {
 		sp := StrategyPlan{Strategy: s, Cluster: base + "-" + string(s), Baseline: onFrom}
 		fromPhase := &Phase{Name: PhaseFrom, Description: fmt.Sprintf("Istio %s (default revision); gateway and clients on its proxy", in.From)}
-		precheck := Action{Kind: ActPrecheck, Version: in.To, FromMinor: from.MinorString()}
+		precheck := Action{Kind: ActPrecheck, Version: in.To, FromMinor: from.minorString()}
 		switch s {
 		case InPlace:
 			onTo := ProxyExpectation{Version: in.To, Revision: DefaultRevision}
@@ -304,7 +304,7 @@ func (a Action) Commands(in CommandInputs) []string {
 	}
 	switch a.Kind {
 	case ActPrecheck:
-		return []string{mesh.FormatCommand(istioctl, PrecheckArgs(a.FromMinor, in.Kubeconfig, in.Context))}
+		return []string{mesh.FormatCommand(istioctl, precheckArgs(a.FromMinor, in.Kubeconfig, in.Context))}
 	case ActInstall:
 		return []string{mesh.FormatCommand(istioctl, mesh.InstallArgs(opts))}
 	case ActUninstall:
@@ -352,9 +352,9 @@ func suffix(rev string) string {
 	return "-" + rev
 }
 
-// PrecheckArgs is `istioctl x precheck --from-version <minor>` with the cluster
+// precheckArgs is `istioctl x precheck --from-version <minor>` with the cluster
 // arguments.
-func PrecheckArgs(fromMinor, kubeconfig, context string) []string {
+func precheckArgs(fromMinor, kubeconfig, context string) []string {
 	args := []string{"x", "precheck", "--from-version", fromMinor}
 	if kubeconfig != "" {
 		args = append(args, "--kubeconfig", kubeconfig)

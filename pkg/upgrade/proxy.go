@@ -56,10 +56,10 @@ func ParseAgentVersion(out string) (string, error) {
 	return "", fmt.Errorf("no version in pilot-agent's output %q", clipLine(out))
 }
 
-// InjectionRevision reads the "revision" of a pod's sidecar.istio.io/status
+// injectionRevision reads the "revision" of a pod's sidecar.istio.io/status
 // annotation; ok is false when the pod has none (not injected: an istioctl
 // gateway) or the JSON carries no revision (Istio before revisions).
-func InjectionRevision(pod *corev1.Pod) (rev string, ok bool, err error) {
+func injectionRevision(pod *corev1.Pod) (rev string, ok bool, err error) {
 	raw, found := pod.Annotations[InjectionStatusAnnotation]
 	if !found {
 		return "", false, nil
@@ -82,7 +82,7 @@ func InjectionRevision(pod *corev1.Pod) (rev string, ok bool, err error) {
 // manifests/charts/gateways/istio-egress/templates/deployment.yaml). "" when it
 // carries neither.
 func PodRevision(pod *corev1.Pod) (string, string, error) {
-	rev, ok, err := InjectionRevision(pod)
+	rev, ok, err := injectionRevision(pod)
 	if err != nil {
 		return "", "", err
 	}

@@ -47,8 +47,8 @@ func (v Version) String() string {
 	return s
 }
 
-// MinorString is "1.31": what `istioctl x precheck --from-version` takes.
-func (v Version) MinorString() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+// minorString is "1.31": what `istioctl x precheck --from-version` takes.
+func (v Version) minorString() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
 // Compare orders versions as semantic versions do: numerically by major, minor
 // and patch; a pre-release comes before its release (1.32.0-rc.1 < 1.32.0), and

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -30,7 +29,6 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
-	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
@@ -86,11 +84,11 @@ func TestEgress(t *testing.T) {
 	// One process (see the package comment): bring-up connects the clients itself.
 	BeforeSuite(func(ctx SpecContext) {
 		suite.outcome.Guard("bring-up", func() { bringUp(ctx, scenarios) })
-	}, NodeTimeout(30*time.Minute))
+	}, NodeTimeout(nodes().BringUp))
 
 	AfterSuite(func(ctx SpecContext) {
 		tearDown(ctx)
-	}, NodeTimeout(15*time.Minute))
+	}, NodeTimeout(nodes().TearDown))
 
 	ReportAfterSuite("reports", func(r Report) {
 		Expect(run.WriteGinkgoReports(suite.reportDir, r)).To(Succeed())
@@ -141,7 +139,7 @@ func bringUp(ctx context.Context, scenarios []*scenario.Scenario) {
 	if p.Mode == cluster.ModeExisting {
 		opts.Context = p.Context
 	}
-	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: mesh.DefaultTimeouts(), Out: GinkgoWriter}
+	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: timeouts().Mesh, Out: GinkgoWriter}
 
 	found, err := mesh.Discover(ctx, suite.kube)
 	Expect(err).NotTo(HaveOccurred())
@@ -281,9 +279,9 @@ func describeScenario(s *scenario.Scenario) {
 			DeferCleanup(func(ctx SpecContext) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
 				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
-			}, NodeTimeout(5*time.Minute))
+			}, NodeTimeout(nodes().ScenarioCleanup))
 			setUpDone = true
-		}, NodeTimeout(10*time.Minute))
+		}, NodeTimeout(nodes().ScenarioSetUp(len(s.ClientRefs()))))
 
 		for i, step := range s.Steps {
 			It(step.Name, func(ctx SpecContext) {
@@ -293,22 +291,10 @@ func describeScenario(s *scenario.Scenario) {
 					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
 				}
 				client := clients[s.ClientFor(step.Request)]
-				gateways := plan.Gateways(s, step)
 				By("finding the egress gateway pods to read logs from")
-				proxies := gatewayProxies(ctx, gateways)
-
 				t := suite.cfg.Timeouts
-				r := runner.Runner{
-					Prober:        runner.NewProber(suite.exec, client.Namespace, client.Name, client.Container, t),
-					Collector:     runner.NewCollector(suite.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
-					ClientIP:      client.IP,
-					CurlTrustArgs: curlTrustArgs(),
-					GatewayHosts:  plan.Hosts(gateways),
-					Timeouts:      t,
-					OnAttempt: func(a runner.Attempt) {
-						fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary())
-					},
-				}
+				r, gateways, err := stepEnv().StepRunner(ctx, s, i, client)
+				Expect(err).NotTo(HaveOccurred())
 				By(fmt.Sprintf("probing %s until %d consecutive probes match (at most %s)", step.Request.URL, t.Consecutive, t.Converge))
 				out := r.Converge(ctx, step)
 				ledger.Record(step.Name, out.Passed)
@@ -318,21 +304,15 @@ func describeScenario(s *scenario.Scenario) {
 					collectDiagnostics(ctx, s, i, client, gateways)
 				}
 				Expect(out).To(runner.HaveConverged())
-			}, SpecTimeout(suite.cfg.Timeouts.Converge+5*time.Minute))
+			}, SpecTimeout(nodes().Step))
 		}
 	})
 }
 
-// gatewayProxies lists the pods of every gateway of the step, waiting (bounded)
-// for Gateway API deployments, which istiod creates after the Gateway is applied.
-func gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
-	var all []evidence.Proxy
-	for _, g := range gateways {
-		got, err := evidence.WaitGatewayProxies(ctx, suite.kube, g.Namespace, g.Selector, suite.cfg.Timeouts.Converge, 2*time.Second)
-		Expect(err).NotTo(HaveOccurred(), "no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
-		all = append(all, got...)
-	}
-	return all
+// stepEnv is how this run proves a step (engine.StepEnv).
+func stepEnv() engine.StepEnv {
+	return engine.StepEnv{Kube: suite.kube, Exec: suite.exec, Logs: suite.logs, Timeouts: suite.cfg.Timeouts,
+		CurlTrustArgs: curlTrustArgs(), OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) }}
 }
 
 // record adds a step outcome to the conformance report.
@@ -368,3 +348,8 @@ func istioUnderTest(version string) report.Istio {
 	}
 	return in
 }
+
+// timeouts is every bound of the run (TIMEOUTS and the components' defaults);
+// nodes the Ginkgo node timeouts derived from it.
+func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func nodes() engine.NodeTimeouts { return timeouts().Nodes() }

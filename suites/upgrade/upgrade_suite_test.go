@@ -24,6 +24,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
@@ -129,9 +130,9 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 	env := &strategyEnv{plan: sp, record: rec}
 	Describe("upgrade "+string(sp.Strategy), Ordered, ContinueOnFailure, Label(upgrade.Label, string(sp.Strategy)), func() {
 		BeforeAll(func(ctx SpecContext) {
-			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(20*time.Minute))
+			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(nodes().TearDown))
 			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
-		}, NodeTimeout(60*time.Minute))
+		}, NodeTimeout(bringUpTimeout()))
 
 		for i, st := range sp.Stages {
 			switch {
@@ -141,7 +142,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 					for j, step := range s.Steps {
 						It(fmt.Sprintf("%s: %s / %s", phase.Name, s.Name, step.Name), func(ctx SpecContext) {
 							env.proveStep(ctx, phase, s, j)
-						}, SpecTimeout(suite.cfg.Timeouts.Converge+10*time.Minute))
+						}, SpecTimeout(nodes().Step+suite.cfg.Timeouts.Converge))
 					}
 				}
 			case st.Window != nil:
@@ -206,4 +207,20 @@ func istioUnderTest(version string) report.Istio {
 		in.Warnings = append(in.Warnings, w)
 	}
 	return in
+}
+
+// timeouts is every bound of the run (TIMEOUTS and the components' defaults);
+// nodes the Ginkgo node timeouts derived from it.
+func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func nodes() engine.NodeTimeouts { return timeouts().Nodes() }
+
+// bringUpTimeout bounds one strategy's bring-up: the cluster tier's, a second
+// istioctl, every selected scenario's clients, and the baseline proxy check.
+func bringUpTimeout() time.Duration {
+	clients := 0
+	for _, s := range suite.scenarios {
+		clients += len(s.ClientRefs())
+	}
+	u := suite.cfg.upgrade.Timeouts.WithDefaults()
+	return nodes().BringUp + timeouts().Mesh.Download + nodes().ScenarioSetUp(clients) + u.Rollout
 }

@@ -97,7 +97,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 			{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))).To(Succeed())
 	}
 	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
-		Timeouts: mesh.DefaultTimeouts(), Kube: env.kube, Out: GinkgoWriter}
+		Timeouts: timeouts().Mesh, Kube: env.kube, Out: GinkgoWriter}
 	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
 	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
 	Expect(env.istio.WaitReady(ctx, upgrade.DefaultRevision)).To(Succeed())
@@ -268,18 +268,9 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 	ref := s.ClientFor(step.Request)
 	client, err := env.kubeOps().ResolveClient(ctx, ref.Namespace, env.clients[ref].Deployment)
 	Expect(err).NotTo(HaveOccurred())
-	gateways := plan.Gateways(s, step)
-	proxies := env.gatewayProxies(ctx, gateways)
 	t := suite.cfg.Timeouts
-	r := runner.Runner{
-		Prober:        runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
-		Collector:     runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
-		ClientIP:      client.IP,
-		CurlTrustArgs: env.curlTrustArgs(),
-		GatewayHosts:  plan.Hosts(gateways),
-		Timeouts:      t,
-		OnAttempt:     func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
-	}
+	r, gateways, err := env.stepEnv().StepRunner(ctx, s, i, client)
+	Expect(err).NotTo(HaveOccurred())
 	By(fmt.Sprintf("[%s, phase %s] probing %s until %d consecutive probes match (at most %s)",
 		env.plan.Strategy, phase.Name, step.Request.URL, t.Consecutive, t.Converge))
 	out := r.Converge(ctx, step)
@@ -398,16 +389,10 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 	}, nil
 }
 
-// gatewayProxies lists the pods of every gateway of the step, waiting (bounded)
-// for Gateway API deployments, which istiod creates after the Gateway is applied.
-func (env *strategyEnv) gatewayProxies(ctx context.Context, gateways []plan.Gateway) []evidence.Proxy {
-	var all []evidence.Proxy
-	for _, g := range gateways {
-		got, err := evidence.WaitGatewayProxies(ctx, env.kube, g.Namespace, g.Selector, suite.cfg.Timeouts.Converge, 2*time.Second)
-		Expect(err).NotTo(HaveOccurred(), "no running pod with container istio-proxy matches %s in %s", g.Selector, g.Namespace)
-		all = append(all, got...)
-	}
-	return all
+// stepEnv is how this strategy proves a step (engine.StepEnv), as make e2e does.
+func (env *strategyEnv) stepEnv() engine.StepEnv {
+	return engine.StepEnv{Kube: env.kube, Exec: env.exec, Logs: env.logs, Timeouts: suite.cfg.Timeouts,
+		CurlTrustArgs: env.curlTrustArgs(), OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) }}
 }
 
 // setUpExternal installs the hermetic stand-in on this cluster (EXTERNAL=cluster).
