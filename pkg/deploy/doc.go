@@ -14,6 +14,8 @@
 // Nothing here imports istio.io/istio.
 package deploy
 
+import "github.com/egress-conformance/egress-conformance/pkg/world"
+
 // Labels the harness puts on what it creates.
 const (
 	// RunLabel carries the run id on every namespace and object the harness creates.
@@ -23,7 +25,7 @@ const (
 	// ManagedBy is ManagedByLabel's value.
 	ManagedBy = "egress-conformance"
 	// InjectionLabel turns on Istio's sidecar injection in a namespace.
-	InjectionLabel = "istio-injection"
+	InjectionLabel = world.InjectionLabel
 	// FieldManager is the server-side apply field manager of every object applied.
 	FieldManager = "egress-conformance"
 	// SidecarContainer is the name of Istio's proxy container in an injected pod.

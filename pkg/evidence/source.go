@@ -23,6 +23,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
 // ProxyContainer is the Envoy container of a sidecar-injected pod and of every
@@ -34,10 +36,11 @@ const ProxyContainer = "istio-proxy"
 // istio/gateway release named istio-egressgateway) labels its pods
 // istio=egressgateway in istio-system; the Deployment Istio creates for a Gateway
 // API Gateway labels its pods gateway.networking.k8s.io/gateway-name=<name>.
+// (pkg/world describes both.)
 const (
-	DefaultGatewayNamespace = "istio-system"
+	DefaultGatewayNamespace = world.IstioNamespace
 	DefaultGatewaySelector  = "istio=egressgateway"
-	GatewayNameLabel        = "gateway.networking.k8s.io/gateway-name"
+	GatewayNameLabel        = world.GatewayNameLabel
 )
 
 // GatewayAPISelector is the label selector of the pods of a Gateway API Gateway.

@@ -14,14 +14,17 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
-// IstioNamespace is where the overlay installs istiod and the egress gateway.
-const IstioNamespace = "istio-system"
+// IstioNamespace is where the overlay installs istiod and the egress gateway
+// (pkg/world's description of the installed world).
+const IstioNamespace = world.IstioNamespace
 
 // EgressGatewayName is the egress gateway's Deployment and Service name; its pods
-// carry istio=egressgateway and app=istio-egressgateway.
-const EgressGatewayName = "istio-egressgateway"
+// carry istio=egressgateway and app=istio-egressgateway (world.EgressGateway).
+const EgressGatewayName = world.EgressGatewayName
 
 // OverlayFile is the IstioOperator overlay, relative to the repository root.
 const OverlayFile = "fixtures/istio/egress.yaml"

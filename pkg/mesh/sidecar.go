@@ -6,12 +6,14 @@ import (
 	apinetworkingv1 "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
 // SidecarName is the name of the Sidecar the harness puts in each scenario
 // namespace. It has no workloadSelector, so it is the namespace's default Sidecar:
 // a scenario bundle must not bring another selector-less Sidecar of its own.
-const SidecarName = "egress-conformance-outbound"
+const SidecarName = world.OutboundPolicySidecarName
 
 // Outbound traffic policy modes a scenario may ask for (scenario.yaml
 // mesh.outboundTrafficPolicy).

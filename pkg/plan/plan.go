@@ -15,15 +15,17 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 	"go.yaml.in/yaml/v3"
 	kubeyaml "sigs.k8s.io/yaml"
 )
 
-// Istioctl's egress gateway, as fixtures/istio/egress.yaml installs it.
-const (
-	EgressGatewayNamespace = "istio-system"
-	EgressGatewaySelector  = "istio=egressgateway"
-	EgressGatewayHost      = "istio-egressgateway.istio-system.svc.cluster.local"
+// Istioctl's egress gateway, as fixtures/istio/egress.yaml installs it: pkg/world's
+// description, the one the offline tier simulates.
+var (
+	EgressGatewayNamespace = world.EgressGateway().Namespace
+	EgressGatewaySelector  = "istio=" + world.EgressGateway().Labels["istio"]
+	EgressGatewayHost      = world.EgressGateway().Host()
 )
 
 // Gateway is an egress gateway whose pods' logs a step reads and whose Service
@@ -40,7 +42,8 @@ type Gateway struct {
 func Gateways(s *scenario.Scenario, step scenario.Step) []Gateway {
 	out := []Gateway{{Namespace: EgressGatewayNamespace, Selector: EgressGatewaySelector, Host: EgressGatewayHost}}
 	for _, g := range step.Bundle.GatewayAPIGateways(s.Namespace()) {
-		out = append(out, Gateway{Namespace: g.Namespace, Selector: scenario.GatewayNameLabel + "=" + g.Name, Host: g.Host()})
+		d := world.GatewayAPIDeployment(g.Name, g.Namespace, nil)
+		out = append(out, Gateway{Namespace: d.Namespace, Selector: world.GatewayNameLabel + "=" + g.Name, Host: d.Host()})
 	}
 	return out
 }
