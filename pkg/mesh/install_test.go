@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
 
 func TestInstallArgsGolden(t *testing.T) {
@@ -269,8 +271,11 @@ func TestOverlayIsTheEgressIstioOperator(t *testing.T) {
 	if len(gws) != 1 || gws[0].Name != EgressGatewayName || gws[0].Enabled == nil || !*gws[0].Enabled {
 		t.Fatalf("egressGateways = %+v, want one enabled %s", gws, EgressGatewayName)
 	}
-	if want := map[string]string{"app": "istio-egressgateway", "istio": "egressgateway"}; !reflect.DeepEqual(gws[0].Label, want) {
-		t.Errorf("egress gateway labels = %v, want %v", gws[0].Label, want)
+	// The overlay installs exactly the gateway pkg/world describes (and the offline
+	// tier simulates): its labels and its Service ports.
+	described := world.EgressGateway()
+	if !reflect.DeepEqual(gws[0].Label, described.Labels) {
+		t.Errorf("egress gateway labels = %v, pkg/world says %v", gws[0].Label, described.Labels)
 	}
 	eg := o.Spec.Values.Gateways.Egress
 	if eg.Type != "ClusterIP" {
@@ -283,8 +288,12 @@ func TestOverlayIsTheEgressIstioOperator(t *testing.T) {
 		}
 		ports[p.Port] = p.TargetPort
 	}
-	if want := map[int32]int32{80: 8080, 443: 8443}; !reflect.DeepEqual(ports, want) {
-		t.Errorf("egress gateway ports = %v, want %v", ports, want)
+	want := map[int32]int32{}
+	for _, p := range described.Ports {
+		want[int32(p.Port)] = int32(p.TargetPort)
+	}
+	if !reflect.DeepEqual(ports, want) {
+		t.Errorf("egress gateway ports = %v, pkg/world says %v", ports, want)
 	}
 	if eg.AutoscaleEnabled == nil || *eg.AutoscaleEnabled || o.Spec.Values.Pilot.AutoscaleEnabled == nil || *o.Spec.Values.Pilot.AutoscaleEnabled {
 		t.Error("autoscaling must be off for istiod and the egress gateway")
