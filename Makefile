@@ -36,7 +36,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-catalog offline-istio-docs e2e-plan e2e-plan-istio-docs e2e-upgrade-plan integration ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier.
+test: lint vet unit offline-catalog offline-istio-docs e2e-plan e2e-plan-istio-docs e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
