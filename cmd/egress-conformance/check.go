@@ -299,4 +299,9 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 func istioLibrary() string { return versions.IstioLibrary }
-func istioVersion() string { return versions.Istio }
+
+// istioLibraryRelease is the Istio release the offline tier simulates; clusterIstio
+// is what the cluster tier installs by default. They differ when the module proxy
+// serves no library of the newest release.
+func istioLibraryRelease() string { return versions.IstioLibraryRelease }
+func clusterIstio() string        { return versions.Istio }

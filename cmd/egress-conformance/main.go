@@ -116,6 +116,6 @@ func version() string {
 func versionLine() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "egress-conformance %s", version())
-	fmt.Fprintf(&b, " (offline tier: istio.io/istio %s, Istio %s)", istioLibrary(), istioVersion())
+	fmt.Fprintf(&b, " (offline tier: istio.io/istio %s, simulating Istio %s; cluster tier default: Istio %s)", istioLibrary(), istioLibraryRelease(), clusterIstio())
 	return b.String()
 }
