@@ -14,6 +14,9 @@ $(foreach v,$(PINNED_VARS),$(if $(env_$(v)),$(eval $(v) := $$(env_$(v)))))
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+# A file target whose recipe fails (a smoke test after the image was written) is removed, so
+# the next run tries again instead of trusting it.
+.DELETE_ON_ERROR:
 
 GO ?= go
 # RUN_ID names the report directory reports/<RUN_ID>/; the suites make one up if empty.
@@ -36,7 +39,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-catalog offline-istio-docs e2e-plan e2e-plan-istio-docs e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
+test: lint vet unit offline-corpora e2e-plan e2e-plan-istio-docs e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
@@ -55,6 +58,11 @@ ISTIO_DOCS := $(CURDIR)/suites/offline/testdata/istio-docs
 .PHONY: offline-istio-docs
 offline-istio-docs: ## The offline suite over istio.io's egress tasks (suites/offline/testdata/istio-docs) and their broken twins.
 	$(GO) test $(GO_TEST_FLAGS) -count=1 ./suites/offline/ -args --scenarios=$(ISTIO_DOCS) --negative=$(ISTIO_DOCS)-negative
+
+.PHONY: offline-corpora
+offline-corpora: ## offline-catalog and offline-istio-docs in one run (what make test runs: the suite is linked once).
+	$(GO) test $(GO_TEST_FLAGS) -count=1 ./suites/offline/ -args --scenarios=$(CURDIR)/scenarios --scenarios=$(ISTIO_DOCS) \
+		--negative=$(CURDIR)/suites/offline/testdata/negative --negative=$(ISTIO_DOCS)-negative
 
 # ---- the command (cmd/egress-conformance) -------------------------------------------------
 # bin/egress-conformance is a file target: rebuilt only when a Go source of the command (cmd/,
@@ -84,9 +92,14 @@ offline-suite: ## The offline tier through its Ginkgo suite (what make offline r
 .PHONY: bench-cli
 bench-cli: $(BIN) ## The command's speed: one scenario, 200 scenarios (400 steps), next to istioctl analyze on the same files.
 	bash hack/bench-cli.sh $(BIN)
-.PHONY: image
-image: ## The command's OCI image built with ko (no Docker) into bin/image/egress-conformance.tar, then run from the tarball.
+# The image is a file target too: built and smoke-tested again only when the command's
+# sources (or the image's own build) change.
+IMAGE := $(CURDIR)/bin/image/egress-conformance.tar
+$(IMAGE): $(BIN_SOURCES) hack/image.sh $(shell find hack/image -type f)
 	bash hack/image.sh $(CURDIR)/bin/image
+
+.PHONY: image
+image: $(IMAGE) ## The command's OCI image built with ko (no Docker) into bin/image/egress-conformance.tar, then run from the tarball.
 # ---- end of the command --------------------------------------------------------------------
 
 .PHONY: catalog

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,9 +22,21 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
+// dirs is a flag that may be given several times: `make test` checks the catalog and
+// the istio.io corpus in one run, so the Istio-sized test binary is linked once.
+type dirs []string
+
+func (d *dirs) String() string     { return strings.Join(*d, ",") }
+func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
+
+var scenariosFlag, negativeFlag dirs
+
+func init() {
+	flag.Var(&scenariosFlag, "scenarios", "directory of scenarios (or one scenario directory) to check; repeatable; default <repo>/scenarios")
+	flag.Var(&negativeFlag, "negative", "directory of broken scenarios that must each fail for the reason in their negative.yaml; repeatable")
+}
+
 var (
-	scenariosFlag = flag.String("scenarios", "", "directory of scenarios (or one scenario directory) to check; default <repo>/scenarios")
-	negativeFlag  = flag.String("negative", "", "directory of broken scenarios that must each fail for the reason in their negative.yaml")
 	reportsFlag   = flag.String("reports", "", "directory that receives <run-id>/; default <repo>/reports")
 	strictFlag    = flag.Bool("strict-analysis", false, "fail a step on analyzer warnings too, like istioctl analyze --failure-threshold Warning")
 )
@@ -37,18 +50,19 @@ func TestOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := *scenariosFlag
-	if dir == "" {
-		dir = filepath.Join(root, "scenarios")
+	if len(scenariosFlag) == 0 {
+		scenariosFlag = dirs{filepath.Join(root, "scenarios")}
 	}
 	runID := run.ID("offline", time.Now())
 	reportDir := run.ReportDir(root, *reportsFlag, runID)
 	recorder = report.NewRecorder(runID, "offline", check.Istio(), nil)
 	opts := offline.Options{StrictAnalysis: *strictFlag}
 
-	describeCatalog(dir, opts)
-	if *negativeFlag != "" {
-		describeNegative(*negativeFlag, opts)
+	for _, dir := range scenariosFlag {
+		describeCatalog(dir, opts)
+	}
+	for _, dir := range negativeFlag {
+		describeNegative(dir, opts)
 	}
 
 	ReportAfterSuite("reports", func(r Report) {
