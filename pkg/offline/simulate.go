@@ -443,9 +443,9 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		}
 		d, err := authorize(gwSim, gwHop, requestAttributes{
 			Principal: principal,
-			Headers: requestHeaders(req, call),
-			Port: gwCall.Port,
-			SNI:  gwCall.Sni,
+			Headers:   requestHeaders(req, call),
+			Port:      gwCall.Port,
+			SNI:       gwCall.Sni,
 		})
 		switch {
 		case err != nil:
