@@ -519,22 +519,28 @@ func unsimulatedMatch(sim *simulation.Simulation, h Hop, req scenario.Request) s
 	if h.VirtualHost == "" || (req.Method == "" && len(req.Headers) == 0) {
 		return ""
 	}
+	for _, r := range matchedVirtualHost(sim, h).GetRoutes() {
+		if len(r.GetMatch().GetHeaders()) > 0 || len(r.GetMatch().GetQueryParameters()) > 0 {
+			return fmt.Sprintf("%s: virtual host %s has route %s matching on headers, which Istio's simulation does not evaluate (it matches paths only)", h.Proxy, h.VirtualHost, r.GetName())
+		}
+	}
+	return ""
+}
+
+// matchedVirtualHost is the virtual host a hop matched, from the route
+// configuration it names; nil when there is none.
+func matchedVirtualHost(sim *simulation.Simulation, h Hop) *routev3.VirtualHost {
 	for _, rc := range sim.Routes {
 		if rc.GetName() != h.RouteConfig {
 			continue
 		}
 		for _, vh := range rc.GetVirtualHosts() {
-			if vh.GetName() != h.VirtualHost {
-				continue
-			}
-			for _, r := range vh.GetRoutes() {
-				if len(r.GetMatch().GetHeaders()) > 0 || len(r.GetMatch().GetQueryParameters()) > 0 {
-					return fmt.Sprintf("%s: virtual host %s has route %s matching on headers, which Istio's simulation does not evaluate (it matches paths only)", h.Proxy, vh.GetName(), r.GetName())
-				}
+			if vh.GetName() == h.VirtualHost {
+				return vh
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 func blocked(p Path, status int, why string) Path {
@@ -684,25 +690,15 @@ func clusterNotFoundStatus(sim *simulation.Simulation, h Hop) int {
 	if h.VirtualHost == "" {
 		return 0
 	}
-	for _, rc := range sim.Routes {
-		if rc.GetName() != h.RouteConfig {
+	for _, r := range matchedVirtualHost(sim, h).GetRoutes() {
+		if r.GetName() != h.Route {
 			continue
 		}
-		for _, vh := range rc.GetVirtualHosts() {
-			if vh.GetName() != h.VirtualHost {
-				continue
-			}
-			for _, r := range vh.GetRoutes() {
-				if r.GetName() != h.Route {
-					continue
-				}
-				switch r.GetRoute().GetClusterNotFoundResponseCode() {
-				case routev3.RouteAction_NOT_FOUND:
-					return 404
-				case routev3.RouteAction_INTERNAL_SERVER_ERROR:
-					return 500
-				}
-			}
+		switch r.GetRoute().GetClusterNotFoundResponseCode() {
+		case routev3.RouteAction_NOT_FOUND:
+			return 404
+		case routev3.RouteAction_INTERNAL_SERVER_ERROR:
+			return 500
 		}
 	}
 	return 503
