@@ -324,7 +324,7 @@ func (r Result) Problems(strict bool) []problem.Problem {
 func applied(s *scenario.Scenario, i int) []problem.Location {
 	var out []problem.Location
 	for _, f := range s.Steps[i].Apply {
-		out = append(out, problem.Location{File: filepath.Join(s.Dir, filepath.FromSlash(f)), Line: 1})
+		out = append(out, problem.Location{File: filepath.Join(s.Dir, filepath.FromSlash(f.File)), Line: 1})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package offline
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -37,8 +38,15 @@ func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding
 	sa := local.NewSourceAnalyzer(analyzers.AllCombined(), resource.Namespace(s.Namespace()), resource.Namespace(IstioNamespace), nil)
 
 	readers := make([]local.ReaderSource, 0, len(b)+1)
+	inserted := make([]int, len(b))
 	for i, o := range b {
-		readers = append(readers, local.ReaderSource{Name: readerName(i), Reader: bytes.NewReader(o.YAML)})
+		doc := o.YAML
+		if o.Namespace != "" {
+			// An apply entry's namespace (kubectl apply -n): the analyzer
+			// places a document that names none in the scenario's namespace.
+			doc, inserted[i] = withNamespace(doc, o.Namespace)
+		}
+		readers = append(readers, local.ReaderSource{Name: readerName(i), Reader: bytes.NewReader(doc)})
 	}
 	readers = append(readers, local.ReaderSource{Name: simulatedCluster, Reader: strings.NewReader(cluster)})
 	if err := sa.AddTestReaderKubeSource(readers); err != nil {
@@ -51,7 +59,7 @@ func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding
 	}
 	var out []Finding
 	for _, m := range res.Messages {
-		out = append(out, finding(m, b))
+		out = append(out, finding(m, b, inserted))
 	}
 	return out, res.SkippedAnalyzers, nil
 }
@@ -64,7 +72,7 @@ func readerName(i int) string { return "bundle#" + strconv.Itoa(i) }
 
 // finding places an analyzer message at the bundle object it is about, found by
 // the name of the reader that brought the object in, and names that object.
-func finding(m diag.Message, b scenario.Bundle) Finding {
+func finding(m diag.Message, b scenario.Bundle, inserted []int) Finding {
 	f := Finding{Origin: simulatedCluster, Level: m.Type.Level().String(), Code: m.Type.Code(), Message: fmt.Sprintf(m.Type.Template(), m.Parameters...)}
 	if m.Resource == nil {
 		return f
@@ -84,8 +92,53 @@ func finding(m diag.Message, b scenario.Bundle) Finding {
 	// The reader held this one document: a message's line is a line of o.YAML.
 	line := o.Line
 	if m.Line > 0 {
-		line = o.Offset + m.Line
+		l := m.Line
+		if n := inserted[i]; n > 0 && l >= n {
+			// Below the namespace line withNamespace added (or on it:
+			// then the metadata line above it).
+			l--
+		}
+		line = o.Offset + l
 	}
 	f.Origin = fmt.Sprintf("%s:%d", o.File, line)
 	return f
+}
+
+// topMetadata is a block-style metadata key at the top level of a document.
+var topMetadata = regexp.MustCompile(`^metadata:\s*(#.*)?$`)
+
+// withNamespace is doc with metadata.namespace set to ns when it names none,
+// written as one line right below "metadata:" so that every other line keeps its
+// place but shifts by one: inserted is the 1-based line added (0: doc returned
+// unchanged, because it names a namespace or its metadata is not in block style).
+func withNamespace(doc []byte, ns string) (out []byte, inserted int) {
+	lines := strings.SplitAfter(string(doc), "\n")
+	for i, l := range lines {
+		if !topMetadata.MatchString(strings.TrimRight(l, "\r\n")) {
+			continue
+		}
+		indent := ""
+		for _, next := range lines[i+1:] {
+			t := strings.TrimLeft(next, " ")
+			if strings.TrimSpace(t) == "" || strings.HasPrefix(t, "#") {
+				continue
+			}
+			in := next[:len(next)-len(t)]
+			if in == "" {
+				break // the next top-level key: metadata ends
+			}
+			if indent == "" {
+				indent = in
+			}
+			if in == indent && strings.HasPrefix(t, "namespace:") {
+				return doc, 0 // names its own: kept, as kubectl keeps it
+			}
+		}
+		if indent == "" {
+			return doc, 0
+		}
+		ins := indent + "namespace: " + ns + "\n"
+		return []byte(strings.Join(lines[:i+1], "") + ins + strings.Join(lines[i+1:], "")), i + 2
+	}
+	return doc, 0
 }

@@ -86,6 +86,9 @@ func convert(b scenario.Bundle, namespace string) (cfgs, gwAPI []converted, othe
 		}
 		if kind.Namespace == "" && !s.IsClusterScoped() {
 			kind.Namespace = namespace
+			if o.Namespace != "" {
+				kind.Namespace = o.Namespace // an apply entry's namespace
+			}
 		}
 		c, err := crd.ConvertObject(s, &kind, "cluster.local")
 		if err != nil {
@@ -165,7 +168,11 @@ func kubeObjects(b scenario.Bundle, namespace string) (string, error) {
 			continue
 		}
 		hasGatewayAPI = hasGatewayAPI || isGatewayAPI(o)
-		y, err := asServed(o.YAML, namespace)
+		ns := namespace
+		if o.Namespace != "" {
+			ns = o.Namespace
+		}
+		y, err := asServed(o.YAML, ns)
 		if err != nil {
 			return "", fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
 		}

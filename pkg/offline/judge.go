@@ -57,9 +57,12 @@ func (j Judgement) Passed() bool {
 func (j Judgement) Message() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scenario %s step %s: ", j.Scenario, j.Step)
-	if j.Passed() {
+	switch {
+	case j.Passed() && j.NotObservable != "":
+		b.WriteString("not observable in the offline tier: " + j.NotObservable + "\n")
+	case j.Passed():
 		b.WriteString("passed the offline tier\n")
-	} else {
+	default:
 		b.WriteString("FAILED the offline tier\n")
 	}
 	if j.Err != nil {
@@ -98,5 +101,12 @@ func Judge(s *scenario.Scenario, i int, opts Options) Judgement {
 	}
 	j.Blocking = r.Blocking(opts.StrictAnalysis)
 	j.Verdict = expect.Evaluate(s.Steps[i].Expect, r.Evidence())
+	if r.NotObservable != "" {
+		// Every stated check keeps its place in the verdict, none passes.
+		for k := range j.Verdict.Checks {
+			c := &j.Verdict.Checks[k]
+			c.Outcome, c.Got, c.Why, c.Evidence = expect.NotObservable, "-", "not observable in the offline tier: "+r.NotObservable, ""
+		}
+	}
 	return j
 }

@@ -47,6 +47,10 @@ type StepResult struct {
 	// GatewayHosts are the Service hosts of every egress gateway the simulated
 	// cluster runs (istioctl's, plus one per Gateway API Gateway of class istio).
 	GatewayHosts []string
+	// NotObservable says why the offline tier cannot tell the step's route
+	// (an uninjected client, a request through an HTTP proxy); empty when it can.
+	// Validation and analysis still ran; every check is then not observable.
+	NotObservable string
 	// Err is set when the step could not be evaluated at all.
 	Err error
 }
@@ -66,6 +70,9 @@ func (r StepResult) Blocking(strict bool) []string {
 
 // Trace is the simulated path, one hop per line, for reports and failure messages.
 func (r StepResult) Trace() string {
+	if r.NotObservable != "" && r.Path.Sidecar.Proxy == "" {
+		return "=> not simulated: " + r.NotObservable
+	}
 	lines := []string{r.Path.Sidecar.String()}
 	if r.Path.Gateway != nil {
 		lines = append(lines, r.Path.Gateway.String())
@@ -132,6 +139,10 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	}
 	r.Analysis, r.SkippedAnalyzers = analysis, skipped
 
+	if why := notObservable(s, step); why != "" {
+		r.NotObservable = why
+		return r
+	}
 	configs := make([]config.Config, 0, len(cfgs))
 	for _, c := range cfgs {
 		configs = append(configs, c.cfg)
@@ -142,5 +153,19 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		return r
 	}
 	r.Path = path
+	r.NotObservable = path.NotObservable
 	return r
+}
+
+// notObservable says why no proxy Istio configures decides the step's route, so
+// that simulating one would answer a question the request never asks.
+func notObservable(s *scenario.Scenario, st scenario.Step) string {
+	c := s.ClientFor(st.Request)
+	switch {
+	case !c.Injected:
+		return fmt.Sprintf("client %s in namespace %s runs without Istio's sidecar: no proxy Istio configures sees its request; the network (NetworkPolicy) decides where it goes", c.Workload, c.Namespace)
+	case st.Request.Proxy != "":
+		return fmt.Sprintf("the request goes through the HTTP proxy %s (curl -x): the sidecar sees a connection to the proxy, and the proxy's own forwarding is outside Istio", st.Request.Proxy)
+	}
+	return ""
 }

@@ -114,7 +114,7 @@ func TestCallFor(t *testing.T) {
 		{url: "ftp://httpbin.org/", err: true},
 		{url: "http://httpbin.org:x/", err: true},
 	} {
-		c, err := callFor(tc.url)
+		c, err := callFor(scenario.Request{URL: tc.url})
 		if tc.err {
 			if err == nil {
 				t.Errorf("%s: want an error", tc.url)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -105,6 +106,10 @@ type Path struct {
 	// reached the egress gateway.
 	Sidecar Hop
 	Gateway *Hop
+	// NotObservable says why the simulated route cannot be trusted for this
+	// request (it states a method or headers, and a matched virtual host routes
+	// on them, which the simulation does not evaluate); empty otherwise.
+	NotObservable string
 	// Problems are defects of the configuration that break the request whatever the
 	// scenario expects (a route to a cluster missing from CDS).
 	Problems []string
@@ -124,15 +129,17 @@ type ProxyOptions struct {
 // kube is every object the fake API server holds, as Kubernetes YAML; addresses
 // maps the cluster-local host names of bundle Services to their cluster IPs.
 func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions) (Path, error) {
-	call, err := callFor(req.URL)
+	call, err := callFor(req)
 	if err != nil {
 		return Path{}, err
 	}
 	// Cluster DNS answers a Service's host name with its cluster IP, and the
 	// sidecar matches the connection on that IP (an <IP>_<port> listener for
-	// TCP and TLS ports).
-	if a, ok := resolve(addresses, call.HostHeader, s.ClientFor(req).Namespace); ok {
-		call.Address = a
+	// TCP and TLS ports). A URL naming an IP, or a --resolve pin, skips DNS.
+	if _, pinned := req.Resolved(); !pinned && net.ParseIP(urlHost(req.URL)) == nil {
+		if a, ok := resolve(addresses, urlHost(req.URL), s.ClientFor(req).Namespace); ok {
+			call.Address = a
+		}
 	}
 	var path Path
 	werr := test.Wrap(func(t test.Failer) {
@@ -224,9 +231,14 @@ func resolve(addresses map[string]string, host, ns string) (string, bool) {
 	return "", false
 }
 
-// callFor turns the step's URL into the call curl makes through the sidecar's
-// iptables redirect.
-func callFor(raw string) (simulation.Call, error) {
+// callFor turns the step's request into the call curl makes through the
+// sidecar's iptables redirect: to the URL's IP, or to the address a resolve entry
+// pins, else to an external address DNS would give; with the Host header the URL
+// implies or the request overrides (the simulation picks the virtual host by it,
+// pilot/pkg/simulation/traffic.go); with curl's SNI, the URL's host whatever the
+// Host header says.
+func callFor(req scenario.Request) (simulation.Call, error) {
+	raw := req.URL
 	u, err := url.Parse(raw)
 	if err != nil {
 		return simulation.Call{}, fmt.Errorf("request.url %q: %w", raw, err)
@@ -249,7 +261,7 @@ func callFor(raw string) (simulation.Call, error) {
 	if path == "" {
 		path = "/"
 	}
-	return simulation.Call{
+	call := simulation.Call{
 		Address:    externalAddress,
 		Port:       port,
 		Path:       path,
@@ -257,7 +269,38 @@ func callFor(raw string) (simulation.Call, error) {
 		TLS:        tls,
 		HostHeader: u.Hostname(),
 		CallMode:   simulation.CallModeOutbound,
-	}, nil
+	}
+	if net.ParseIP(u.Hostname()) != nil {
+		call.Address = u.Hostname()
+	}
+	if a, ok := req.Resolved(); ok {
+		call.Address = a
+	}
+	if tls == simulation.TLS {
+		call.Sni = u.Hostname()
+	}
+	if h, ok := req.Header("Host"); ok {
+		call.HostHeader = h
+	}
+	for _, h := range req.Headers {
+		k, v, _ := strings.Cut(h, ":")
+		if !strings.EqualFold(strings.TrimSpace(k), "host") {
+			if call.Headers == nil {
+				call.Headers = http.Header{}
+			}
+			call.Headers.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	}
+	return call, nil
+}
+
+// urlHost is the host of a URL the loader has checked.
+func urlHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 func describe(c simulation.Call) string {
@@ -305,6 +348,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		return Path{}, err
 	}
 	path := Path{Sidecar: sidecar}
+	path.NotObservable = unsimulatedMatch(sidecarSim, sidecar, req)
 	if sidecar.Cluster != "" && !sidecar.ClusterInCDS {
 		path.Problems = append(path.Problems, fmt.Sprintf("client sidecar routes to cluster %s, which is not in its CDS: Envoy answers 503 (NC)", sidecar.Cluster))
 	}
@@ -387,6 +431,9 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		return Path{}, err
 	}
 	path.Gateway = &gwHop
+	if path.NotObservable == "" {
+		path.NotObservable = unsimulatedMatch(gwSim, gwHop, req)
+	}
 	if gwRes.Error == nil && gwCall.Protocol != simulation.TCP {
 		// Envoy's RBAC filter runs before the router: a denial answers 403 whatever
 		// the route's cluster looks like.
@@ -396,13 +443,9 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		}
 		d, err := authorize(gwSim, gwHop, requestAttributes{
 			Principal: principal,
-			Headers: map[string]string{
-				":authority": authority(call.HostHeader, call.Port, call.TLS != simulation.Plaintext),
-				":method":    "GET",
-				":path":      call.Path,
-			},
-			Port: gwCall.Port,
-			SNI:  gwCall.Sni,
+			Headers:   requestHeaders(req, call),
+			Port:      gwCall.Port,
+			SNI:       gwCall.Sni,
 		})
 		switch {
 		case err != nil:
@@ -451,6 +494,53 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		path.Problems = append(path.Problems, target.Display+" "+p)
 	}
 	return path, nil
+}
+
+// requestHeaders are the headers the gateway's RBAC filters see: the request's
+// own (lower-case, as HTTP/2 carries them), its method and path, and the
+// authority it names (the Host header, overridden or not).
+func requestHeaders(req scenario.Request, call simulation.Call) map[string]string {
+	h := map[string]string{}
+	for k, v := range call.Headers {
+		h[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	h[":authority"] = authority(call.HostHeader, call.Port, call.TLS != simulation.Plaintext)
+	h[":method"] = req.MethodOrGet()
+	h[":path"] = call.Path
+	return h
+}
+
+// unsimulatedMatch explains why a hop's route may be wrong for req: Istio's
+// simulation matches routes by path only ("TODO this only handles path - we need
+// to add headers, query params, etc", matchRoute in pilot/pkg/simulation/traffic.go),
+// so when the request states a method or headers and a route of the virtual host
+// it matched looks at headers (:method included), the route picked is a guess.
+func unsimulatedMatch(sim *simulation.Simulation, h Hop, req scenario.Request) string {
+	if h.VirtualHost == "" || (req.Method == "" && len(req.Headers) == 0) {
+		return ""
+	}
+	for _, r := range matchedVirtualHost(sim, h).GetRoutes() {
+		if len(r.GetMatch().GetHeaders()) > 0 || len(r.GetMatch().GetQueryParameters()) > 0 {
+			return fmt.Sprintf("%s: virtual host %s has route %s matching on headers, which Istio's simulation does not evaluate (it matches paths only)", h.Proxy, h.VirtualHost, r.GetName())
+		}
+	}
+	return ""
+}
+
+// matchedVirtualHost is the virtual host a hop matched, from the route
+// configuration it names; nil when there is none.
+func matchedVirtualHost(sim *simulation.Simulation, h Hop) *routev3.VirtualHost {
+	for _, rc := range sim.Routes {
+		if rc.GetName() != h.RouteConfig {
+			continue
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			if vh.GetName() == h.VirtualHost {
+				return vh
+			}
+		}
+	}
+	return nil
 }
 
 func blocked(p Path, status int, why string) Path {
@@ -600,25 +690,15 @@ func clusterNotFoundStatus(sim *simulation.Simulation, h Hop) int {
 	if h.VirtualHost == "" {
 		return 0
 	}
-	for _, rc := range sim.Routes {
-		if rc.GetName() != h.RouteConfig {
+	for _, r := range matchedVirtualHost(sim, h).GetRoutes() {
+		if r.GetName() != h.Route {
 			continue
 		}
-		for _, vh := range rc.GetVirtualHosts() {
-			if vh.GetName() != h.VirtualHost {
-				continue
-			}
-			for _, r := range vh.GetRoutes() {
-				if r.GetName() != h.Route {
-					continue
-				}
-				switch r.GetRoute().GetClusterNotFoundResponseCode() {
-				case routev3.RouteAction_NOT_FOUND:
-					return 404
-				case routev3.RouteAction_INTERNAL_SERVER_ERROR:
-					return 500
-				}
-			}
+		switch r.GetRoute().GetClusterNotFoundResponseCode() {
+		case routev3.RouteAction_NOT_FOUND:
+			return 404
+		case routev3.RouteAction_INTERNAL_SERVER_ERROR:
+			return 500
 		}
 	}
 	return 503

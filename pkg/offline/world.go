@@ -45,7 +45,13 @@ func worldFor(s *scenario.Scenario, b scenario.Bundle) world.World {
 		}
 		in.GatewayAPIGateways = append(in.GatewayAPIGateways, g)
 	}
-	return world.For(in)
+	w := world.For(in)
+	// world.For installs every client with a sidecar; the scenario says which
+	// do not run one (the clients are in the same order).
+	for i, c := range s.ClientRefs() {
+		w.Clients[i].Injected = c.Injected
+	}
+	return w
 }
 
 // gatewaysFor places every egress gateway of the world: istioctl's first, then
@@ -208,6 +214,9 @@ func render(w world.World, gateways []gatewayDeployment) string {
 			cw.Labels["security.istio.io/tlsMode"] = "istio"
 			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
 			cw.Containers = append(cw.Containers, "istio-proxy")
+		} else {
+			// How the cluster tier keeps the webhook off this pod.
+			cw.Annotations = map[string]string{scenario.InjectAnnotation: "false"}
 		}
 		workloads = append(workloads, cw)
 	}

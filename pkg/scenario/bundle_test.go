@@ -263,13 +263,14 @@ func TestSupportedKinds(t *testing.T) {
 		"gateway.networking.k8s.io/v1 Gateway", "gateway.networking.k8s.io/v1beta1 ReferenceGrant", "gateway.networking.k8s.io/v1 GRPCRoute",
 		"gateway.networking.k8s.io/v1alpha2 TCPRoute", "gateway.networking.k8s.io/v1alpha3 BackendTLSPolicy",
 		"v1 Namespace", "v1 Service", "v1 ServiceAccount", "v1 ConfigMap", "v1 Secret", "apps/v1 Deployment",
-		"v1 Endpoints", "discovery.k8s.io/v1 EndpointSlice",
+		"v1 Endpoints", "discovery.k8s.io/v1 EndpointSlice", "networking.istio.io/v1alpha3 EnvoyFilter",
+		"networking.k8s.io/v1 NetworkPolicy", "rbac.authorization.k8s.io/v1 Role", "rbac.authorization.k8s.io/v1 RoleBinding",
 	} {
 		if !got[want] {
 			t.Errorf("%s is not supported", want)
 		}
 	}
-	for _, refused := range []string{"networking.istio.io/v1alpha3 EnvoyFilter", "apps/v1beta1 Deployment", "gateway.networking.k8s.io/v1alpha2 HTTPRoute", "v1 Pod"} {
+	for _, refused := range []string{"networking.istio.io/v1 EnvoyFilter", "networking.k8s.io/v1beta1 NetworkPolicy", "apps/v1beta1 Deployment", "gateway.networking.k8s.io/v1alpha2 HTTPRoute", "v1 Pod"} {
 		if got[refused] {
 			t.Errorf("%s is supported", refused)
 		}

@@ -263,3 +263,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// decodeNode reads an apply entry: a bare file name (the v1alpha1 form) or a
+// mapping {file, namespace}.
+func (a *ApplyFile) decodeNode(d *fieldDecoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		*a = ApplyFile{File: n.Value}
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "expected a file name or a mapping {file, namespace}, got %s", describe(n))
+		return
+	}
+	d.mapping(n, reflect.ValueOf(a).Elem(), path)
+	a.mapping = true
+}

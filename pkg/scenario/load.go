@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Options tunes the loader.
@@ -113,8 +114,9 @@ type applied struct {
 	what string // "serviceentry.yaml:1" or the path of an apply entry
 }
 
-// loadBundles checks every apply entry, decodes the files and builds the
-// cumulative bundle of each step.
+// loadBundles checks every apply and delete entry, decodes the files and builds
+// the cumulative bundle of each step. A step's deletes run before its applies,
+// as a user would type them: kubectl delete -f, then kubectl apply -f.
 func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 	at := func(path string) int { return d.lineOf(path) }
 	// os.Root refuses any path that leaves dir, symbolic links included: the
@@ -126,26 +128,66 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 	}
 	defer root.Close()
 
+	// files are the files applied and not deleted since; keys the objects each
+	// of them held when applied (what kubectl delete -f would delete);
+	// deleted where each deleted file was deleted.
 	files := map[string]applied{}
-	objects := map[objectKey]applied{}
+	keys := map[string][]objectKey{}
+	deleted := map[string]applied{}
 	var cum Bundle
 	for i := range s.Steps {
 		st := &s.Steps[i]
-		for j, name := range st.Apply {
-			path := indexPath(joinPath(indexPath("steps", i), "apply"), j)
+		stepPath := indexPath("steps", i)
+		for j, name := range st.Delete {
+			path := indexPath(joinPath(stepPath, "delete"), j)
+			if d.refusedPath(path) {
+				continue
+			}
 			rel, ok := checkApplyPath(s, name, path, at(path), p)
 			if !ok {
 				continue
 			}
+			if _, on := files[rel]; !on {
+				if gone, was := deleted[rel]; was {
+					p.add(s.File, at(path), path, "%q is already deleted by %s (%s, line %d)", name, describeStep(s, gone.step), gone.what, at(gone.what))
+				} else {
+					p.add(s.File, at(path), path, "%q is not applied by an earlier step: a step deletes only what an earlier step applied", name)
+				}
+				continue
+			}
+			gone := map[objectKey]bool{}
+			for _, k := range keys[rel] {
+				gone[k] = true
+			}
+			cum = slices.DeleteFunc(cum, func(o Object) bool { return gone[keyOf(o)] })
+			delete(files, rel)
+			deleted[rel] = applied{step: i, what: path}
+		}
+		// objects are the objects this step applied: within one step, one
+		// object twice is a mistake (kubectl would apply the last silently).
+		objects := map[objectKey]applied{}
+		for j, entry := range st.Apply {
+			path := indexPath(joinPath(stepPath, "apply"), j)
+			if d.refusedPath(path) {
+				continue // the decoder said what is wrong
+			}
+			filePath := path
+			if entry.mapping {
+				filePath = joinPath(path, "file")
+			}
+			rel, ok := checkApplyPath(s, entry.File, filePath, at(filePath), p)
+			if !ok {
+				continue
+			}
 			if first, dup := files[rel]; dup {
-				p.add(s.File, at(path), path, "%q is already applied by %s (%s, line %d): bundles are cumulative, so a step applies only what it adds",
-					name, describeStep(s, first.step), first.what, at(first.what))
+				p.add(s.File, at(filePath), filePath, "%q is already applied by %s (%s, line %d): bundles are cumulative, so a step applies only what it adds or changes (delete it first to apply it again)",
+					entry.File, describeStep(s, first.step), first.what, at(first.what))
 				continue
 			}
 			files[rel] = applied{step: i, what: path}
 			data, err := readBundle(root, rel)
 			if err != nil {
-				p.wrap(s.File, at(path), path, err, "cannot read %q", name)
+				p.wrap(s.File, at(filePath), filePath, err, "cannot read %q", entry.File)
 				continue
 			}
 			display := filepath.Join(s.Dir, filepath.FromSlash(rel))
@@ -156,7 +198,11 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 				// would silently test less than the scenario says.
 				p.add(display, 0, "", "no Kubernetes object in the file")
 			}
+			keys[rel] = nil
 			for n, o := range objs {
+				if o.Namespace == "" && entry.Namespace != "" && !clusterScoped(o) {
+					o.Namespace = entry.Namespace
+				}
 				k := keyOf(o)
 				where := fmt.Sprintf("%s:%d", o.File, o.Line)
 				if first, dup := objects[k]; dup {
@@ -164,7 +210,18 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 					continue
 				}
 				objects[k] = applied{step: i, what: where}
-				cum = append(cum, o)
+				keys[rel] = append(keys[rel], k)
+				// An object an earlier step applied is replaced where it
+				// stands, as kubectl apply updates it in place (it keeps
+				// its creation time, which Istio's conflict rules read).
+				if pos := slices.IndexFunc(cum, func(c Object) bool { return keyOf(c) == k }); pos >= 0 {
+					cum[pos] = o
+				} else {
+					cum = append(cum, o)
+				}
+			}
+			if entry.Namespace != "" {
+				checkApplyNamespace(s, d, i, j, entry.Namespace, cum, p)
 			}
 		}
 		// A copy, so that appending for a later step never shows through an
@@ -172,6 +229,38 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 		st.Bundle = slices.Clip(slices.Clone(cum))
 	}
 }
+
+// clusterScoped tells the kinds a bundle may hold that have no namespace.
+func clusterScoped(o Object) bool { return o.Kind == "Namespace" && o.APIVersion == "v1" }
+
+// checkApplyNamespace checks the namespace of apply entry j of step i: one
+// that exists when the step runs, so that the harness can apply into it:
+// Istio's, a client's, or one a Namespace object of the bundle creates.
+func checkApplyNamespace(s *Scenario, d *fieldDecoder, i, j int, ns string, cum Bundle, p *problems) {
+	path := joinPath(indexPath(joinPath(indexPath("steps", i), "apply"), j), "namespace")
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		p.add(s.File, d.lineOf(path), path, "%q: %s", ns, strings.Join(errs, "; "))
+		return
+	}
+	known := []string{IstioNamespace}
+	for _, c := range s.ClientRefs() {
+		if !slices.Contains(known, c.Namespace) {
+			known = append(known, c.Namespace)
+		}
+	}
+	for _, o := range cum {
+		if clusterScoped(o) && !slices.Contains(known, o.Name) {
+			known = append(known, o.Name)
+		}
+	}
+	if !slices.Contains(known, ns) {
+		p.add(s.File, d.lineOf(path), path, "%q does not exist when the step runs; known: %s (apply a Namespace object to add one)", ns, strings.Join(known, ", "))
+	}
+}
+
+// IstioNamespace is where the harness installs Istio (istiod, the egress
+// gateway): the namespace istio.io's egress tasks put their gateway objects in.
+const IstioNamespace = "istio-system"
 
 // checkApplyPath explains why an apply entry cannot be read, and returns its
 // clean slash-separated form when it can.

@@ -83,8 +83,8 @@ func TestLoadSeed(t *testing.T) {
 		{after, "after-routing", 24, []string{"gateway.yaml", "destinationrule.yaml", "virtualservice.yaml"}, wantAfter, 4},
 	} {
 		st := c.got
-		if st.Name != c.name || st.Line != c.line || !reflect.DeepEqual(st.Apply, c.apply) {
-			t.Errorf("step %q line %d apply %q, want %q line %d apply %q", st.Name, st.Line, st.Apply, c.name, c.line, c.apply)
+		if st.Name != c.name || st.Line != c.line || !reflect.DeepEqual(st.ApplyFiles(), c.apply) {
+			t.Errorf("step %q line %d apply %q, want %q line %d apply %q", st.Name, st.Line, st.ApplyFiles(), c.name, c.line, c.apply)
 		}
 		if st.Request.URL != "http://httpbin.org/ip" {
 			t.Errorf("step %s: URL = %q", st.Name, st.Request.URL)

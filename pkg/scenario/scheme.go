@@ -9,6 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -30,6 +32,9 @@ var supportedKinds = []struct {
 }{
 	{"networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"},
 		[]string{"ServiceEntry", "Gateway", "VirtualService", "DestinationRule", "Sidecar", "WorkloadEntry"}},
+	// EnvoyFilter exists only as v1alpha3; istio.io's tasks reach for it where no
+	// API covers a need (e.g. a header the egress gateway must add).
+	{"networking.istio.io", []string{"v1alpha3"}, []string{"EnvoyFilter"}},
 	{"security.istio.io", []string{"v1", "v1beta1"},
 		[]string{"AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication"}},
 	{"gateway.networking.k8s.io", []string{"v1", "v1beta1"},
@@ -42,6 +47,13 @@ var supportedKinds = []struct {
 	{"", []string{"v1"}, []string{"Namespace", "Service", "Endpoints", "ServiceAccount", "ConfigMap", "Secret"}},
 	{"discovery.k8s.io", []string{"v1"}, []string{"EndpointSlice"}},
 	{"apps", []string{"v1"}, []string{"Deployment"}},
+	// NetworkPolicy is what keeps a pod without a sidecar, or one that goes
+	// around it, from leaving other than through the egress gateway (istio.io's
+	// egress-gateway task, "Apply Kubernetes network policies").
+	{"networking.k8s.io", []string{"v1"}, []string{"NetworkPolicy"}},
+	// Role and RoleBinding: the Gateway API variant of the mutual-TLS
+	// origination task grants the gateway access to a Secret with them.
+	{"rbac.authorization.k8s.io", []string{"v1"}, []string{"Role", "RoleBinding"}},
 }
 
 var (
@@ -65,6 +77,8 @@ func newBundleScheme() *runtime.Scheme {
 	utilruntime.Must(corev1.AddToScheme(s))
 	utilruntime.Must(appsv1.AddToScheme(s))
 	utilruntime.Must(discoveryv1.AddToScheme(s))
+	utilruntime.Must(networkingv1.AddToScheme(s))
+	utilruntime.Must(rbacv1.AddToScheme(s))
 	return s
 }
 

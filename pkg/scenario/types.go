@@ -66,11 +66,21 @@ type Scenario struct {
 
 // ExtraClient is a client besides the scenario's own.
 type ExtraClient struct {
-	// Name is how a request refers to it (request.from) and the suffix of its
-	// namespace: egress-<scenario>-<name>.
+	// Name is how a request refers to it (request.from) and, unless Namespace is
+	// set, the suffix of its namespace: egress-<scenario>-<name>.
 	Name string `yaml:"name"`
 	// Workload is a workload under fixtures/workloads/; default: the scenario's client.
 	Workload string `yaml:"workload"`
+	// Namespace names the client's namespace explicitly (istio.io's tasks use
+	// fixed names such as test-egress or without-istio). The harness still
+	// creates, labels and deletes it as it does its own namespaces; it may be the
+	// scenario's own namespace or another client's, so that an injected and an
+	// uninjected client share one (and one NetworkPolicy).
+	Namespace string `yaml:"namespace"`
+	// Injected defaults to true. false: the client runs without Istio's sidecar.
+	// Its pod carries sidecar.istio.io/inject: "false", and its namespace is
+	// labelled for injection only when an injected client shares it.
+	Injected *bool `yaml:"injected"`
 }
 
 // ClientRef is a client resolved to what the tiers deploy: a workload in a namespace.
@@ -79,19 +89,43 @@ type ClientRef struct {
 	Name      string
 	Workload  string
 	Namespace string
+	// Injected: the client runs Istio's sidecar (the scenario's own client always does).
+	Injected bool
 }
+
+// InjectAnnotation is the pod annotation that keeps Istio's injection webhook
+// from adding a sidecar to one pod of an injected namespace.
+const InjectAnnotation = "sidecar.istio.io/inject"
 
 // Clients lists every client of the scenario, its own first.
 func (s *Scenario) ClientRefs() []ClientRef {
-	refs := []ClientRef{{Workload: s.Client, Namespace: s.Namespace()}}
+	refs := []ClientRef{{Workload: s.Client, Namespace: s.Namespace(), Injected: true}}
 	for _, c := range s.Clients {
-		w := c.Workload
-		if w == "" {
-			w = s.Client
-		}
-		refs = append(refs, ClientRef{Name: c.Name, Workload: w, Namespace: s.Namespace() + "-" + c.Name})
+		refs = append(refs, s.clientRef(c))
 	}
 	return refs
+}
+
+func (s *Scenario) clientRef(c ExtraClient) ClientRef {
+	r := ClientRef{Name: c.Name, Workload: c.Workload, Namespace: c.Namespace, Injected: c.Injected == nil || *c.Injected}
+	if r.Workload == "" {
+		r.Workload = s.Client
+	}
+	if r.Namespace == "" {
+		r.Namespace = s.Namespace() + "-" + c.Name
+	}
+	return r
+}
+
+// InjectedNamespace tells whether the harness labels ns for sidecar injection:
+// when at least one injected client lives there.
+func (s *Scenario) InjectedNamespace(ns string) bool {
+	for _, c := range s.ClientRefs() {
+		if c.Namespace == ns && c.Injected {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientFor is the client that sends a request: the one it names in from, else the
@@ -114,11 +148,15 @@ type Mesh struct {
 
 // Step is one request with its expectation. Steps run in order; the files a step
 // applies are added to those of the steps before it (bundles are cumulative).
+// A step first deletes the objects of the files in Delete (kubectl delete -f),
+// then applies the files in Apply (kubectl apply -f): an object with the kind,
+// namespace and name of one already applied by an earlier step replaces it.
 type Step struct {
-	Name    string   `yaml:"name"`
-	Apply   []string `yaml:"apply"`
-	Request Request  `yaml:"request"`
-	Expect  Expect   `yaml:"expect"`
+	Name    string      `yaml:"name"`
+	Apply   []ApplyFile `yaml:"apply"`
+	Delete  []string    `yaml:"delete"`
+	Request Request     `yaml:"request"`
+	Expect  Expect      `yaml:"expect"`
 
 	// Line is the line of the step in scenario.yaml, for error messages.
 	Line int `yaml:"-"`
@@ -128,13 +166,55 @@ type Step struct {
 	Bundle Bundle `yaml:"-"`
 }
 
-// Request is what the client sends.
+// ApplyFile is one entry of a step's apply list: a bundle file, written as its
+// bare name, or as a mapping {file, namespace} to put the objects that name no
+// namespace of their own into Namespace (kubectl apply -n), e.g. istio-system.
+type ApplyFile struct {
+	File      string `yaml:"file"`
+	Namespace string `yaml:"namespace,omitempty"`
+
+	// mapping: written as a mapping, so its problems are the file field's.
+	mapping bool
+}
+
+// ApplyFiles are the names of the files the step applies, in order, as written.
+func (st Step) ApplyFiles() []string {
+	out := make([]string, len(st.Apply))
+	for i, a := range st.Apply {
+		out[i] = a.File
+	}
+	return out
+}
+
+// MarshalYAML writes an entry without a namespace back as its bare file name.
+func (a ApplyFile) MarshalYAML() (any, error) {
+	if a.Namespace == "" {
+		return a.File, nil
+	}
+	type fields ApplyFile // without this method
+	return fields(a), nil
+}
+
+// Request is what the client sends: curl's options, by their meaning.
 type Request struct {
 	// URL is what curl is given, e.g. http://httpbin.org/ip.
 	URL string `yaml:"url"`
 	// From names the client that sends it (one of the scenario's clients); empty:
 	// the scenario's own client.
 	From string `yaml:"from"`
+	// Method defaults to GET; HEAD is sent as curl -I, any other as -X.
+	Method string `yaml:"method,omitempty"`
+	// Headers are "Name: value" lines (curl -H); "Host: x" overrides the Host
+	// header the URL implies.
+	Headers []string `yaml:"headers,omitempty"`
+	// Resolve pins host:port to an address, "host:port:address" (curl --resolve):
+	// curl connects there and keeps the URL's host in Host and SNI.
+	Resolve []string `yaml:"resolve,omitempty"`
+	// Proxy sends the request through an HTTP proxy (curl -x), e.g.
+	// http://10.0.0.5:3128; an https:// URL then goes through CONNECT.
+	Proxy string `yaml:"proxy,omitempty"`
+	// FollowRedirects follows 3xx answers (curl -L); false, as curl, by default.
+	FollowRedirects bool `yaml:"followRedirects,omitempty"`
 }
 
 // Expect is a step's expectation. Only Route is required; every other field is

@@ -112,9 +112,12 @@ type validator struct {
 // refused tells whether the decoder already reported path or an ancestor: its
 // value is then a zero value standing in for what the user wrote, and a rule
 // about it would only repeat the first error in other words.
-func (v *validator) refused(path string) bool {
+func (v *validator) refused(path string) bool { return v.d.refusedPath(path) }
+
+// refusedPath tells whether the decoder refused path or one of its ancestors.
+func (d *fieldDecoder) refusedPath(path string) bool {
 	for {
-		if v.d.failed[path] {
+		if d.failed[path] {
 			return true
 		}
 		if path == "" {
@@ -157,7 +160,7 @@ func (v *validator) client(opts Options) {
 			v.add(np, "required: how request.from names this client, and the suffix of its namespace")
 		case !kebab.MatchString(c.Name):
 			v.add(np, "%q is not kebab-case (%s)", c.Name, kebabRule)
-		case len(s.Namespace())+1+len(c.Name) > maxNamespaceLength:
+		case c.Namespace == "" && len(s.Namespace())+1+len(c.Name) > maxNamespaceLength:
 			v.add(np, "%q makes namespace %s-%s longer than %d characters", c.Name, s.Namespace(), c.Name, maxNamespaceLength)
 		default:
 			if first, dup := names[c.Name]; dup {
@@ -173,6 +176,41 @@ func (v *validator) client(opts Options) {
 				v.workload(wp, c.Workload, opts)
 			}
 		}
+		if c.Namespace != "" {
+			v.clientNamespace(joinPath(cp, "namespace"), c.Namespace)
+		}
+	}
+
+	// Two clients of one workload in one namespace would be one Deployment.
+	placed := map[[2]string]string{{s.Client, s.Namespace()}: "client"}
+	named := map[string]bool{}
+	for i, c := range s.Clients {
+		if c.Name == "" || named[c.Name] || v.refused(indexPath("clients", i)) {
+			continue // already reported
+		}
+		named[c.Name] = true
+		r := s.clientRef(c)
+		k := [2]string{r.Workload, r.Namespace}
+		if first, dup := placed[k]; dup {
+			path := indexPath("clients", i)
+			v.add(path, "workload %s in namespace %s is already %s (line %d): give this client another workload or namespace", r.Workload, r.Namespace, first, v.d.lineOf(first))
+			continue
+		}
+		placed[k] = indexPath("clients", i)
+	}
+}
+
+// reservedNamespaces are namespaces a client must not claim: the harness
+// creates, labels and deletes a client's namespace, and must never do that to
+// Kubernetes' or Istio's own.
+var reservedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true, IstioNamespace: true}
+
+func (v *validator) clientNamespace(path, ns string) {
+	switch {
+	case !kebab.MatchString(ns) || len(ns) > maxNamespaceLength:
+		v.add(path, "%q is not a namespace name (%s, at most %d characters)", ns, kebabRule, maxNamespaceLength)
+	case reservedNamespaces[ns]:
+		v.add(path, "%q is Kubernetes' or Istio's own namespace; the harness creates and deletes a client's namespace, so name one of its own", ns)
 	}
 }
 
@@ -236,6 +274,8 @@ func (v *validator) step(i int, names map[string]string) {
 		v.add(up, "required: an absolute http:// or https:// URL")
 	} else if msg := checkURL(st.Request.URL); msg != "" {
 		v.add(up, "%q %s", st.Request.URL, msg)
+	} else {
+		v.request(i)
 	}
 
 	v.expect(i)
@@ -303,6 +343,8 @@ func (v *validator) expect(i int) {
 			v.add(fp, "%q is not supported; the only value is %q (the client pod's IP)", o.First, OriginFirstClient)
 		}
 		switch {
+		case s.Steps[i].Request.Method == "HEAD":
+			v.add(op, "contradicts method HEAD: the answer has no body, so httpbin's origin chain cannot be read")
 		case routeOK && e.Route == RouteBlocked:
 			v.add(op, "contradicts route blocked: nothing reaches httpbin, so there is no origin chain")
 		case e.CurlExit != nil:

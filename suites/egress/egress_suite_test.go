@@ -287,7 +287,7 @@ func describeScenario(s *scenario.Scenario) {
 			It(step.Name, func(ctx SpecContext) {
 				current = step.Name
 				if i > 0 || len(step.Apply) > 0 {
-					By(fmt.Sprintf("applying %s", strings.Join(step.Apply, ", ")))
+					By(fmt.Sprintf("applying %s", strings.Join(step.ApplyFiles(), ", ")))
 					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
 				}
 				client := clients[s.ClientFor(step.Request)]

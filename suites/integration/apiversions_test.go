@@ -39,6 +39,10 @@ var minimalSpecs = map[string]string{
 	"Namespace":             "",
 	"Endpoints":             "subsets: [{addresses: [{ip: 192.0.2.1}], ports: [{port: 80}]}]\n",
 	"EndpointSlice":         "addressType: IPv4\nendpoints: [{addresses: [192.0.2.1]}]\nports: [{port: 80}]\n",
+	"NetworkPolicy":         "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n",
+	"Role":                  "rules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]\n",
+	"RoleBinding":           "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-v1}\nsubjects: [{kind: ServiceAccount, name: default}]\n",
+	"EnvoyFilter":           "spec:\n  configPatches: []\n",
 	"Deployment": "spec:\n  selector: {matchLabels: {app: apiversions}}\n  template:\n    metadata: {labels: {app: apiversions}}\n" +
 		"    spec: {containers: [{name: c, image: example.invalid/none:1}]}\n",
 }

@@ -287,7 +287,7 @@ func catalogSpecs() {
 				for i, st := range s.Steps {
 					files := "nothing new"
 					if len(st.Apply) > 0 {
-						files = strings.Join(st.Apply, ", ")
+						files = strings.Join(st.ApplyFiles(), ", ")
 					}
 					It(fmt.Sprintf("step %d %s applies %s", i+1, st.Name, files), func(ctx SpecContext) {
 						Expect(deploy.ApplyBundle(ctx, it.c, s, i, it.runID)).To(Succeed())

@@ -261,7 +261,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig
 			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 		}, NodeTimeout(bundleTimeout+time.Minute))
 	}
-	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.Apply, ", ")))
+	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.ApplyFiles(), ", ")))
 	for j := 0; j <= i; j++ {
 		Expect(deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.RunID)).To(Succeed())
 	}

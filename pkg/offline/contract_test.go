@@ -1,0 +1,100 @@
+package offline
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/egress-conformance/egress-conformance/pkg/expect"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// TestHostSpoofRegistryOnly pins what Istio's simulation does with a request to
+// an address outside the registry that names a registered host in its Host
+// header: the sidecar's HTTP listener picks the virtual host by Host
+// (pilot/pkg/simulation/traffic.go: matchVirtualHost on the Host header), so the
+// request goes to the registered host's DNS cluster, whose upstream Envoy
+// resolves itself: the spoofed address is never dialled. Without the Host
+// header the IP matches no virtual host but block_all (502), and a registered
+// name with an unregistered Host is blocked too.
+func TestHostSpoofRegistryOnly(t *testing.T) {
+	s := loadTestdata(t, "host-spoof")
+	for i, st := range s.Steps {
+		j := Judge(s, i, Options{})
+		if !j.Passed() || j.NotObservable != "" {
+			t.Errorf("step %s:\n%s", st.Name, j.Message())
+		}
+	}
+	j := Judge(s, 0, Options{})
+	if got := j.Path.Sidecar.Call; !strings.Contains(got, "httpbin.org:80") {
+		t.Errorf("the sidecar hop's call %q does not carry the spoofed Host", got)
+	}
+	if j.Path.Sidecar.Listener != "0.0.0.0_80" {
+		t.Errorf("spoof: listener %q, want 0.0.0.0_80 (HTTP, matched by Host)", j.Path.Sidecar.Listener)
+	}
+}
+
+// TestDeleteStep: the wildcard task's cleanup deletes the ServiceEntry; under
+// REGISTRY_ONLY the next request is blocked again, because the step's bundle
+// no longer holds it.
+func TestDeleteStep(t *testing.T) {
+	s := loadTestdata(t, "wildcard-delete")
+	if n := len(s.Steps[1].Bundle); n != 0 {
+		t.Fatalf("step 2's bundle holds %d objects after the delete", n)
+	}
+	for i, st := range s.Steps {
+		if j := Judge(s, i, Options{}); !j.Passed() {
+			t.Errorf("step %s:\n%s", st.Name, j.Message())
+		}
+	}
+	// The expectation is not vacuous: the deleted object must be gone.
+	s.Steps[1].Expect.Route = scenario.RouteDirect
+	if j := Judge(s, 1, Options{}); j.Passed() {
+		t.Errorf("after the delete the request still goes direct:\n%s", j.Message())
+	}
+}
+
+// TestNotObservableOffline: an uninjected client's request and a request
+// through an HTTP proxy are reported not observable, never passed, with every
+// stated check present; the injected client next to them is simulated.
+func TestNotObservableOffline(t *testing.T) {
+	s := loadTestdata(t, "uninjected-client")
+	j := Judge(s, 0, Options{})
+	if !j.Passed() || j.NotObservable != "" || j.Path.Route != scenario.RouteDirect {
+		t.Fatalf("injected client:\n%s", j.Message())
+	}
+	for i, want := range map[int]string{1: "runs without Istio's sidecar", 2: "HTTP proxy"} {
+		j := Judge(s, i, Options{})
+		if j.Err != nil || !strings.Contains(j.NotObservable, want) {
+			t.Errorf("step %s: NotObservable %q, want it to say %q (err %v)", j.Step, j.NotObservable, want, j.Err)
+		}
+		if len(j.Verdict.Checks) != 2 || len(j.Verdict.NotObservable()) != 2 {
+			t.Errorf("step %s: checks %+v, want 2 not observable", j.Step, j.Verdict.Checks)
+		}
+		for _, c := range j.Verdict.Checks {
+			if c.Outcome == expect.Pass {
+				t.Errorf("step %s: %s passes offline", j.Step, c.Field)
+			}
+		}
+		if m := j.Message(); !strings.Contains(m, "not observable in the offline tier") || strings.Contains(m, "passed the offline tier") {
+			t.Errorf("step %s message:\n%s", j.Step, m)
+		}
+	}
+	// The uninjected pod is rendered without a sidecar, in the injected namespace.
+	w := worldFor(s, nil)
+	if w.Clients[2].Injected || !w.Clients[1].Injected {
+		t.Errorf("world clients %+v", w.Clients)
+	}
+}
+
+func TestWithNamespace(t *testing.T) {
+	doc := "# c\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n  labels: {a: b}\nspec:\n  namespace: not-metadata\n"
+	out, n := withNamespace([]byte(doc), "istio-system")
+	want := "# c\napiVersion: v1\nkind: Secret\nmetadata:\n  namespace: istio-system\n  name: x\n  labels: {a: b}\nspec:\n  namespace: not-metadata\n"
+	if string(out) != want || n != 5 {
+		t.Errorf("withNamespace = %d\n%s", n, out)
+	}
+	named := "metadata:\n  name: x\n  namespace: mine\n"
+	if out, n := withNamespace([]byte(named), "istio-system"); string(out) != named || n != 0 {
+		t.Errorf("a document naming its namespace changed: %d %s", n, out)
+	}
+}
