@@ -99,6 +99,11 @@ func bundleManifest(o scenario.Object) (manifest, error) {
 	if err != nil {
 		return manifest{}, &ApplyError{File: o.File, Line: o.Line, Kind: o.Kind, Name: o.Name, Err: err}
 	}
+	// An apply entry's namespace (scenario.ApplyFile.Namespace) reaches the object
+	// through the loader, not its YAML; the YAML's own namespace always wins.
+	if u.GetNamespace() == "" && o.Namespace != "" {
+		u.SetNamespace(o.Namespace)
+	}
 	return manifest{File: o.File, Line: o.Line, Obj: u}, nil
 }
 

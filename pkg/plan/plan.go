@@ -190,7 +190,7 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 			}
 			c := s.ClientFor(st.Request)
 			prober := probe.Prober{Namespace: c.Namespace, Pod: "deploy/" + c.Workload, Container: c.Workload}
-			p.kv("probe", prober.Describe(probe.Request{URL: st.Request.URL, RequestID: newID(), Timeout: in.CurlTimeout}))
+			p.kv("probe", prober.Describe(probe.Request{URL: st.Request.URL, RequestID: newID(), Timeout: in.CurlTimeout, Options: st.Request.CurlArgs()}))
 			var gws []string
 			for _, g := range Gateways(s, st) {
 				gws = append(gws, fmt.Sprintf("%s (pods %s in %s)", g.Host, g.Selector, g.Namespace))

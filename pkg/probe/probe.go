@@ -36,6 +36,9 @@ type Request struct {
 	// TrustArgs are extra curl options for trusting the server, e.g. the hermetic
 	// stand-in's --pinnedpubkey; they never change where the request goes.
 	TrustArgs []string
+	// Options are the scenario's own request options (scenario.Request.CurlArgs:
+	// method, headers, --resolve, proxy, redirects), passed to curl as written.
+	Options []string
 }
 
 // NewRequestID returns a fresh random (version 4) UUID, the form Envoy itself
@@ -73,6 +76,7 @@ func Command(r Request) []string {
 	// The id also rides in the query string: gateways may replace x-request-id
 	// (see package token), the query string they never touch.
 	argv = append(argv, r.TrustArgs...)
+	argv = append(argv, r.Options...)
 	return append(argv, "--write-out", writeOut, "--url", token.Tag(r.URL, r.RequestID))
 }
 

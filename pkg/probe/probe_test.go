@@ -365,3 +365,17 @@ func TestCommandTrustArgs(t *testing.T) {
 		t.Errorf("--url must stay last so no argument is read as the URL: %q", got)
 	}
 }
+
+// A scenario's request options reach curl, before --write-out and --url, so that
+// the cluster tier sends the request the scenario states (method, Host, --resolve).
+func TestCommandOptions(t *testing.T) {
+	opts := []string{"-X", "POST", "-H", "Host: httpbin.org", "--resolve", "httpbin.org:80:198.51.100.7"}
+	got := Command(Request{URL: "http://httpbin.org/post", RequestID: "id-1", Options: opts})
+	i := slices.Index(got, "-X")
+	if i < 0 || !slices.Equal(got[i:i+len(opts)], opts) {
+		t.Fatalf("options missing or reordered in %q", got)
+	}
+	if w := slices.Index(got, "--write-out"); w < i {
+		t.Errorf("options after --write-out in %q", got)
+	}
+}

@@ -270,7 +270,7 @@ func (r Runner) Converge(ctx context.Context, step scenario.Step) Outcome {
 func (r Runner) attempt(ctx context.Context, step scenario.Step, t Timeouts, n int) Attempt {
 	started := r.now()
 	a := Attempt{N: n, Started: started}
-	a.Request = probe.Request{URL: step.Request.URL, RequestID: r.newID(), Timeout: t.Curl, TrustArgs: r.CurlTrustArgs}
+	a.Request = probe.Request{URL: step.Request.URL, RequestID: r.newID(), Timeout: t.Curl, TrustArgs: r.CurlTrustArgs, Options: step.Request.CurlArgs()}
 
 	res, err := r.Prober.Probe(ctx, a.Request)
 	a.Result = res

@@ -169,7 +169,7 @@ func (m *Monitor) send(ctx context.Context, step scenario.Step, queue chan<- sam
 		s := sample{n: n, at: d.now()}
 		s.target, s.err = d.Resolve(probeCtx)
 		if s.err == nil {
-			s.request = probe.Request{URL: step.Request.URL, RequestID: d.newID(), Timeout: d.Curl, TrustArgs: d.TrustArgs}
+			s.request = probe.Request{URL: step.Request.URL, RequestID: d.newID(), Timeout: d.Curl, TrustArgs: d.TrustArgs, Options: step.Request.CurlArgs()}
 			s.result, s.err = s.target.Prober.Probe(probeCtx, s.request)
 			if s.err != nil {
 				s.err = fmt.Errorf("probe: %w", s.err)
