@@ -37,8 +37,8 @@ func init() {
 }
 
 var (
-	reportsFlag   = flag.String("reports", "", "directory that receives <run-id>/; default <repo>/reports")
-	strictFlag    = flag.Bool("strict-analysis", false, "fail a step on analyzer warnings too, like istioctl analyze --failure-threshold Warning")
+	reportsFlag = flag.String("reports", "", "directory that receives <run-id>/; default <repo>/reports")
+	strictFlag  = flag.Bool("strict-analysis", false, "fail a step on analyzer warnings too, like istioctl analyze --failure-threshold Warning")
 )
 
 var recorder *report.Recorder
