@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
 // Ledger keeps which steps of a scenario were recorded in the report, so that
@@ -68,4 +70,14 @@ func (l *Ledger) Unrun(setUp string) []report.Step {
 		out = append(out, report.Step{Name: name, Result: report.Skip, Reason: why})
 	}
 	return out
+}
+
+// IstioUnderTest is a cluster report's Istio: the version the run installs, with a
+// warning when the offline tier simulates another release.
+func IstioUnderTest(version string) report.Istio {
+	in := report.Istio{Version: version}
+	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
+		in.Warnings = append(in.Warnings, w)
+	}
+	return in
 }

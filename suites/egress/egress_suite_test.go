@@ -78,7 +78,7 @@ func TestEgress(t *testing.T) {
 	}
 
 	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
-	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", istioUnderTest(cfg.mesh.Version),
+	suite.recorder = report.NewRecorder(cfg.RunID, "cluster", engine.IstioUnderTest(cfg.mesh.Version),
 		&report.Cluster{Provider: "kind", NodeImage: nodeImage(cfg), External: cfg.External})
 
 	// One process (see the package comment): bring-up connects the clients itself.
@@ -337,16 +337,6 @@ func providerMode() cluster.Mode {
 		return cluster.ModeExisting // the safe answer: never touch what we may not own
 	}
 	return p.Mode
-}
-
-// istioUnderTest is the report's Istio: the version the run installs, with a
-// warning when the offline tier simulates another release.
-func istioUnderTest(version string) report.Istio {
-	in := report.Istio{Version: version}
-	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
-		in.Warnings = append(in.Warnings, w)
-	}
-	return in
 }
 
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);

@@ -25,7 +25,6 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
-	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -105,7 +104,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	suite.reportDir = run.ReportDir(cfg.Root, cfg.Reports, cfg.RunID)
-	suite.recorder = report.NewRecorder(cfg.RunID, "upgrade", istioUnderTest(cfg.upgrade.To),
+	suite.recorder = report.NewRecorder(cfg.RunID, "upgrade", engine.IstioUnderTest(cfg.upgrade.To),
 		&report.Cluster{Provider: "kind", NodeImage: clusterPlan.NodeImage, External: cfg.External})
 	suite.records = map[upgrade.Strategy]*upgrade.StrategyRecord{}
 
@@ -197,16 +196,6 @@ func nodeImage(cfg config) string {
 		return cfg.Cluster.NodeImage
 	}
 	return versions.KindNodeImage
-}
-
-// istioUnderTest is the report's Istio: the version the run installs, with a
-// warning when the offline tier simulates another release.
-func istioUnderTest(version string) report.Istio {
-	in := report.Istio{Version: version}
-	if w := mesh.OfflineDivergence(version, versions.IstioLibraryRelease); w != "" {
-		in.Warnings = append(in.Warnings, w)
-	}
-	return in
 }
 
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);
