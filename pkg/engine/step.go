@@ -53,9 +53,11 @@ func (e StepEnv) StepRunner(ctx context.Context, s *scenario.Scenario, i int, cl
 	}
 	t := e.Timeouts
 	sidecar := evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}
+	collector := runner.NewCollector(e.Logs, sidecar, proxies, t)
+	collector.NoSidecar = client.NoSidecar // an uninjected client: only the gateways' logs exist
 	return runner.Runner{
 		Prober:        runner.NewProber(e.Exec, client.Namespace, client.Name, client.Container, t),
-		Collector:     runner.NewCollector(e.Logs, sidecar, proxies, t),
+		Collector:     collector,
 		ClientIP:      client.IP,
 		CurlTrustArgs: e.CurlTrustArgs,
 		GatewayHosts:  plan.Hosts(gateways),

@@ -22,6 +22,13 @@ const (
 // failure (reset).
 var blockedCurlExits = []int{7, 35, 52, 56}
 
+// networkBlockedCurlExits are the exits of a client without a sidecar whose
+// connection the network refused: 7 (a REJECT, connection refused) and 28 (the
+// SYN was dropped, so curl's connect timed out). A NetworkPolicy dataplane drops
+// or rejects; which, is the plugin's choice (kube-network-policies, kind's,
+// gives the packet an nfqueue verdict of drop).
+var networkBlockedCurlExits = []int{7, 28}
+
 // Classify derives the route a request took from cluster-tier evidence, with one
 // line saying why. It returns "" (unknown) with the reason when the evidence does
 // not decide; Evaluate turns that into a failed expect.route, never a pass.
@@ -52,6 +59,9 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway sent it to %s", blackHoleCluster)
 	case gw != nil && hasFlag(gw.ResponseFlags, "NR"):
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway found no route (response flags %s, %s)", gw.ResponseFlags, orDash(gw.ResponseCodeDetails))
+	}
+	if ev.NoSidecar && gw == nil {
+		return classifyWithoutSidecar(ev)
 	}
 	if ev.Status == nil && ev.CurlExit != nil && slices.Contains(blockedCurlExits, *ev.CurlExit) &&
 		!reachedUpstream(sc) && !reachedUpstream(gw) {
@@ -86,6 +96,26 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		why += " (access logs were not read)"
 	}
 	return "", why + ": route unknown"
+}
+
+// classifyWithoutSidecar: a client without a sidecar, whose request no egress
+// gateway logged. Only the network stands between it and the outside: an HTTP
+// answer means it got out on its own (direct, around the gateway); a refused or
+// timed-out connect means the network blocked it.
+func classifyWithoutSidecar(ev Evidence) (scenario.Route, string) {
+	observed := ""
+	if !ev.LogsObserved {
+		observed = " (the gateways' logs were not read: a gateway line's absence is not proven)"
+	}
+	switch {
+	case !ev.LogsObserved:
+		return "", "client without a sidecar" + observed + ": route unknown"
+	case ev.Status != nil:
+		return scenario.RouteDirect, fmt.Sprintf("client without a sidecar got HTTP %d and no egress gateway logged the request: it left on its own", *ev.Status)
+	case ev.CurlExit != nil && slices.Contains(networkBlockedCurlExits, *ev.CurlExit):
+		return scenario.RouteBlocked, fmt.Sprintf("client without a sidecar: curl exit %d (connection refused or timed out) and no egress gateway line: the network stopped it", *ev.CurlExit)
+	}
+	return "", fmt.Sprintf("client without a sidecar: curl exit %s with no HTTP answer and no egress gateway line: route unknown", intOr(ev.CurlExit, "not recorded"))
 }
 
 func hasFlag(flags, flag string) bool {

@@ -163,7 +163,11 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 		p.kv("labels", strings.Join(s.Labels, ", "))
 		p.kv("outbound policy", string(s.Mesh.OutboundTrafficPolicy))
 		for _, c := range s.ClientRefs() {
-			p.kv("namespace", c.Namespace+"  (labels istio-injection=enabled, egress-conformance.io/run="+in.RunID+")")
+			injection := "istio-injection=enabled, "
+			if !s.InjectedNamespace(c.Namespace) {
+				injection = "no injection label (only clients without a sidecar live here), "
+			}
+			p.kv("namespace", c.Namespace+"  (labels "+injection+"egress-conformance.io/run="+in.RunID+")")
 			sc, err := mesh.Sidecar(c.Namespace, string(s.Mesh.OutboundTrafficPolicy))
 			if err != nil {
 				return fmt.Errorf("scenario %s: %w", s.Name, err)
@@ -173,11 +177,23 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 				return err
 			}
 			p.block("  harness Sidecar", string(y))
-			p.kv("  client", "fixtures/workloads/"+c.Workload+".yaml (Ready with container istio-proxy)")
+			if c.Injected {
+				p.kv("  client", "fixtures/workloads/"+c.Workload+".yaml (Ready with container istio-proxy)")
+			} else {
+				p.kv("  client "+c.Name, "fixtures/workloads/"+c.Workload+".yaml without a sidecar (pod template label and annotation "+
+					scenario.InjectAnnotation+`: "false"; Ready without container istio-proxy)`)
+			}
 		}
 		for i, st := range s.Steps {
 			p.h3(fmt.Sprintf("step %d: %s", i+1, st.Name))
-			added := st.Bundle[len(st.Bundle)-newObjects(s, i):]
+			added, deleted := s.StepChanges(i)
+			for _, o := range deleted {
+				ns := o.Namespace
+				if ns == "" {
+					ns = s.Namespace()
+				}
+				p.kv("delete", fmt.Sprintf("%s:%d  %s %s/%s (only if labelled egress-conformance.io/run=%s; its UID as a precondition)", o.File, o.Line, o.Kind, ns, o.Name, in.RunID))
+			}
 			if len(added) == 0 {
 				p.line("apply: nothing (the step only probes)")
 			}
@@ -195,7 +211,11 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 			for _, g := range Gateways(s, st) {
 				gws = append(gws, fmt.Sprintf("%s (pods %s in %s)", g.Host, g.Selector, g.Namespace))
 			}
-			p.kv("evidence", "client sidecar's istio-proxy log; gateway logs of "+strings.Join(gws, "; "))
+			if c.Injected {
+				p.kv("evidence", "client sidecar's istio-proxy log; gateway logs of "+strings.Join(gws, "; "))
+			} else {
+				p.kv("evidence", "curl's result (the client has no sidecar); gateway logs of "+strings.Join(gws, "; "))
+			}
 			exp, err := yaml.Marshal(st.Expect)
 			if err != nil {
 				return err
@@ -204,14 +224,6 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 		}
 	}
 	return p.err
-}
-
-// newObjects is how many objects step i adds to the cumulative bundle.
-func newObjects(s *scenario.Scenario, i int) int {
-	if i == 0 {
-		return len(s.Steps[0].Bundle)
-	}
-	return len(s.Steps[i].Bundle) - len(s.Steps[i-1].Bundle)
 }
 
 // sortedSkips lists skip reasons in a stable order, for reports.

@@ -317,6 +317,7 @@ func ClusterEvidence(step scenario.Step, res probe.Result, f evidence.Found, cli
 		SidecarRaw:   f.SidecarRaw,
 		GatewayRaw:   f.GatewayRaw,
 		LogsObserved: f.LogsObserved,
+		NoSidecar:    f.NoSidecar,
 		GatewayHosts: gatewayHosts,
 	}
 	exit := res.CurlExit

@@ -264,11 +264,12 @@ func describeScenario(s *scenario.Scenario) {
 				Expect(err).NotTo(HaveOccurred())
 			}
 			for _, c := range s.ClientRefs() {
-				By("creating namespace " + c.Namespace + " with the " + string(s.Mesh.OutboundTrafficPolicy) + " Sidecar")
-				Expect(deploy.EnsureNamespace(ctx, suite.cluster, c.Namespace, suite.cfg.RunID, true)).To(Succeed())
-				Expect(deploy.ApplySidecar(ctx, suite.cluster, c.Namespace, string(s.Mesh.OutboundTrafficPolicy), suite.cfg.RunID)).To(Succeed())
-				By("deploying client " + c.Workload + " in " + c.Namespace + " (Ready with istio-proxy)")
-				pod, err := deploy.DeployClient(ctx, suite.cluster, filepath.Join(suite.cfg.Root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, suite.cfg.RunID)
+				sidecar := "Ready with istio-proxy"
+				if !c.Injected {
+					sidecar = "Ready without a sidecar"
+				}
+				By("creating namespace " + c.Namespace + " with the " + string(s.Mesh.OutboundTrafficPolicy) + " Sidecar; deploying client " + c.Workload + " (" + sidecar + ")")
+				pod, err := deploy.EnsureScenarioClient(ctx, suite.cluster, s, c, filepath.Join(suite.cfg.Root, "fixtures", "workloads"), suite.cfg.RunID)
 				Expect(err).NotTo(HaveOccurred())
 				clients[c] = pod
 			}

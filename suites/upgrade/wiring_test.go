@@ -125,9 +125,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 		env.adapted[s.Name] = as
 		for _, c := range as.ClientRefs() {
 			By("creating namespace " + c.Namespace + " and deploying client " + c.Workload)
-			Expect(deploy.EnsureNamespace(ctx, env.cluster, c.Namespace, cfg.RunID, true)).To(Succeed())
-			Expect(deploy.ApplySidecar(ctx, env.cluster, c.Namespace, string(as.Mesh.OutboundTrafficPolicy), cfg.RunID)).To(Succeed())
-			pod, err := deploy.DeployClient(ctx, env.cluster, filepath.Join(cfg.Root, "fixtures", "workloads", c.Workload+".yaml"), c.Namespace, cfg.RunID)
+			pod, err := deploy.EnsureScenarioClient(ctx, env.cluster, as, c, filepath.Join(cfg.Root, "fixtures", "workloads"), cfg.RunID)
 			Expect(err).NotTo(HaveOccurred())
 			env.clients[c] = pod
 		}
@@ -206,6 +204,9 @@ func (env *strategyEnv) executor() upgrade.Executor {
 			continue
 		}
 		for _, c := range as.ClientRefs() {
+			if !c.Injected {
+				continue // no proxy to check or upgrade: the client runs without one
+			}
 			pod := env.clients[c]
 			clients = append(clients, upgrade.ProxyTarget{Role: upgrade.RoleClient, Namespace: c.Namespace, Deployment: pod.Deployment})
 			names = append(names, c.Namespace+"/"+pod.Deployment)

@@ -1,31 +1,10 @@
 package deploy
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
-
-func TestUnsupported(t *testing.T) {
-	no := false
-	plain := &scenario.Scenario{Name: "plain", Client: "sleep", Steps: []scenario.Step{{Name: "a"}}}
-	if why, ok := Unsupported(plain); ok {
-		t.Errorf("a scenario with nothing new is refused: %s", why)
-	}
-	s := &scenario.Scenario{Name: "bypass", Client: "sleep",
-		Clients: []scenario.ExtraClient{{Name: "outside", Injected: &no}},
-		Steps:   []scenario.Step{{Name: "a"}, {Name: "b", Delete: []string{"serviceentry.yaml"}}}}
-	why, ok := Unsupported(s)
-	if !ok {
-		t.Fatal("delete steps and an uninjected client must not run on the cluster tier yet")
-	}
-	for _, want := range []string{"step b deletes serviceentry.yaml", "client outside runs without a sidecar", "offline tier does"} {
-		if !strings.Contains(why, want) {
-			t.Errorf("reason %q lacks %q", why, want)
-		}
-	}
-}
 
 // An apply entry's namespace reaches the manifest when the YAML names none, and
 // never overrides one the YAML names.
