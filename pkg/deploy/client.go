@@ -47,6 +47,15 @@ type clientOptions struct {
 	// uninjected: the pod must run without istio-proxy (scenario clients with
 	// injected: false).
 	uninjected bool
+	// annotations go on the Deployment's pod template.
+	annotations map[string]string
+}
+
+// WithPodAnnotations puts annotations on the client Deployment's pod template
+// (a scenario client's annotations: traffic.sidecar.istio.io/excludeOutboundPorts
+// and the like, read by Istio's injector when the pod is created).
+func WithPodAnnotations(a map[string]string) ClientOption {
+	return func(o *clientOptions) { o.annotations = a }
 }
 
 // Uninjected deploys the client without Istio's sidecar, as a scenario's client
@@ -122,6 +131,14 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 		return fail(fmt.Errorf("%s holds no apps/v1 Deployment", workloadFile))
 	}
 	for _, m := range ms {
+		if m.Obj.GetAPIVersion() == "apps/v1" && m.Obj.GetKind() == "Deployment" && len(o.annotations) > 0 {
+			m.Obj = m.Obj.DeepCopy()
+			for k, v := range o.annotations {
+				if err := unstructured.SetNestedField(m.Obj.Object, v, "spec", "template", "metadata", "annotations", k); err != nil {
+					return fail(fmt.Errorf("%s: pod template annotation %s: %w", m.where(), k, err))
+				}
+			}
+		}
 		if o.uninjected && m.Obj.GetAPIVersion() == "apps/v1" && m.Obj.GetKind() == "Deployment" {
 			m.Obj = m.Obj.DeepCopy()
 			for _, field := range []string{"labels", "annotations"} {
@@ -328,6 +345,9 @@ func EnsureScenarioClient(ctx context.Context, c *Cluster, s *scenario.Scenario,
 	}
 	if !cr.Injected {
 		opts = append(opts, Uninjected())
+	}
+	if a := s.AnnotationsOf(cr); len(a) > 0 {
+		opts = append(opts, WithPodAnnotations(a))
 	}
 	return DeployClient(ctx, c, filepath.Join(workloadDir, cr.Workload+".yaml"), cr.Namespace, runID, opts...)
 }

@@ -39,7 +39,9 @@ var networkBlockedCurlExits = []int{7, 28}
 //     502 itself), a proxy found no route (flag NR), or the egress gateway denied it
 //     (403 with response_code_details rbac_access_denied...);
 //  2. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
-//     upstream host was reached;
+//     upstream host was reached; or no proxy logged it at all and curl's connect
+//     was refused or timed out (exit 7, 28): it went around the sidecar (or the
+//     client has none, classifyWithoutSidecar) and the network stopped it;
 //  3. egress-gateway: the gateway logged the request id, or the client sidecar's
 //     upstream cluster is an egress gateway Service (Evidence.GatewayHosts);
 //  4. direct: the client sidecar logged it with any other upstream cluster;
@@ -62,6 +64,11 @@ func Classify(ev Evidence) (scenario.Route, string) {
 	}
 	if ev.NoSidecar && gw == nil {
 		return classifyWithoutSidecar(ev)
+	}
+	if sc == nil && gw == nil && ev.LogsObserved && ev.Status == nil && ev.CurlExit != nil && slices.Contains(networkBlockedCurlExits, *ev.CurlExit) {
+		// The sidecar never saw the connection (its pod annotations exclude the
+		// destination from interception) and the network refused or dropped it.
+		return scenario.RouteBlocked, fmt.Sprintf("no proxy logged the request and curl exit %d (connection refused or timed out): it went around the sidecar and the network stopped it", *ev.CurlExit)
 	}
 	if ev.Status == nil && ev.CurlExit != nil && slices.Contains(blockedCurlExits, *ev.CurlExit) &&
 		!reachedUpstream(sc) && !reachedUpstream(gw) {

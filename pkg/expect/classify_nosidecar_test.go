@@ -35,3 +35,16 @@ func TestClassifyWithoutSidecar(t *testing.T) {
 		})
 	}
 }
+
+// An injected client whose sidecar does not intercept the destination: no line
+// anywhere, and curl's connect timed out.
+func TestClassifyAroundTheSidecar(t *testing.T) {
+	n := func(v int) *int { return &v }
+	got, why := Classify(Evidence{Tier: Cluster, CurlExit: n(28), LogsObserved: true})
+	if got != scenario.RouteBlocked || !strings.Contains(why, "went around the sidecar") {
+		t.Errorf("Classify = %q (%s), want blocked", got, why)
+	}
+	if got, _ := Classify(Evidence{Tier: Cluster, CurlExit: n(28), LogsObserved: false}); got != "" {
+		t.Errorf("logs not read: %q, want unknown", got)
+	}
+}

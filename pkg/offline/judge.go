@@ -25,6 +25,11 @@ func (r StepResult) Evidence() expect.Evidence {
 		SidecarRaw:   p.Sidecar.String(),
 		GatewayHosts: r.GatewayHosts,
 	}
+	if r.NoSidecar {
+		// No sidecar saw the request (the client has none, or its annotations
+		// route the connection around it): there is no sidecar line to compare.
+		ev.Sidecar, ev.SidecarRaw, ev.NoSidecar = nil, "", true
+	}
 	if p.Gateway != nil {
 		ev.Gateway = &accesslog.Entry{UpstreamCluster: p.Gateway.Cluster, RouteName: p.Gateway.Route,
 			ResponseCodeDetails: p.Gateway.ResponseCodeDetails, RequestedServerName: p.Gateway.SNI}

@@ -89,14 +89,14 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
 spec:
   type: ClusterIP
   clusterIP: {{.ClusterIP}}
   selector:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
   ports:
 {{- range .Ports}}
@@ -116,7 +116,7 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
 {{- if .Annotations}}
   annotations:
@@ -215,7 +215,8 @@ func render(w world.World, gateways []gatewayDeployment) string {
 			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
 			cw.Containers = append(cw.Containers, "istio-proxy")
 		} else {
-			// How the cluster tier keeps the webhook off this pod.
+			// How the cluster tier keeps the webhook off this pod (pkg/deploy Uninjected).
+			cw.Labels[scenario.InjectAnnotation] = "false"
 			cw.Annotations = map[string]string{scenario.InjectAnnotation: "false"}
 		}
 		workloads = append(workloads, cw)

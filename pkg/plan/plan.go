@@ -8,7 +8,10 @@ package plan
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,6 +180,13 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 				return err
 			}
 			p.block("  harness Sidecar", string(y))
+			if a := s.AnnotationsOf(c); len(a) > 0 {
+				var kv []string
+				for _, k := range slices.Sorted(maps.Keys(a)) {
+					kv = append(kv, k+": "+strconv.Quote(a[k]))
+				}
+				p.kv("  client "+c.Name+" pod annotations", strings.Join(kv, ", "))
+			}
 			if c.Injected {
 				p.kv("  client", "fixtures/workloads/"+c.Workload+".yaml (Ready with container istio-proxy)")
 			} else {

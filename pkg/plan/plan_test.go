@@ -59,6 +59,45 @@ func TestRenderSeed(t *testing.T) {
 // RenderScenarios is the scenario part alone (the upgrade gate prints it once for
 // all its phases): no cluster or Istio section.
 func TestRenderScenariosAlone(t *testing.T) {
+	_, out := catalogPlan(t)
+	if strings.Contains(out, "## Cluster") || strings.Contains(out, "## Istio") || !strings.Contains(out, "## Scenario egress-gateway-http") ||
+		!strings.Contains(out, "A step passes when its expectation holds for 3 consecutive probes within 1m0s") {
+		t.Errorf("scenarios section:\n%s", out)
+	}
+}
+
+// DRY_RUN shows every NetworkPolicy (as the manifest applied), every request
+// option (in the exact curl command), a client's pod annotations, a client
+// without a sidecar, and what a step deletes.
+func TestRenderShowsPoliciesOptionsAndDeletes(t *testing.T) {
+	all, out := catalogPlan(t)
+	for _, want := range []string{
+		"NetworkPolicy egress-egress-gateway-network-policy/allow-egress-to-istio-system-and-kube-dns",
+		"kind: NetworkPolicy",
+		"fixtures/workloads/curl.yaml without a sidecar (pod template label and annotation sidecar.istio.io/inject: \"false\"",
+		"client ports pod annotations: traffic.sidecar.istio.io/excludeOutboundPorts: \"80\"",
+		"-H 'Host: httpbin.org'",
+		"curl's result (the client has no sidecar)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+	for _, s := range all {
+		for i, st := range s.Steps {
+			_, deleted := s.StepChanges(i)
+			for _, o := range deleted {
+				if !strings.Contains(out, "delete: "+o.File) {
+					t.Errorf("scenario %s step %s deletes %s:%d but the plan does not say so", s.Name, st.Name, o.File, o.Line)
+				}
+			}
+		}
+	}
+}
+
+// catalogPlan is RenderScenarios over the catalog.
+func catalogPlan(t *testing.T) ([]*scenario.Scenario, string) {
+	t.Helper()
 	all, err := scenario.LoadAll(filepath.Join("..", "..", "scenarios"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +106,5 @@ func TestRenderScenariosAlone(t *testing.T) {
 	if err := RenderScenarios(&b, Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all}); err != nil {
 		t.Fatal(err)
 	}
-	out := b.String()
-	if strings.Contains(out, "## Cluster") || strings.Contains(out, "## Istio") || !strings.Contains(out, "## Scenario egress-gateway-http") ||
-		!strings.Contains(out, "A step passes when its expectation holds for 3 consecutive probes within 1m0s") {
-		t.Errorf("scenarios section:\n%s", out)
-	}
+	return all, b.String()
 }

@@ -81,6 +81,19 @@ type ExtraClient struct {
 	// Its pod carries sidecar.istio.io/inject: "false", and its namespace is
 	// labelled for injection only when an injected client shares it.
 	Injected *bool `yaml:"injected"`
+	// Annotations are pod annotations the harness puts on the client's pod
+	// template; only those that change what the sidecar intercepts, so that a
+	// scenario can state a sidecar that lets traffic around it
+	// (SidecarAnnotations). Only for an injected client.
+	Annotations map[string]string `yaml:"annotations,omitempty"`
+}
+
+// SidecarAnnotations are the pod annotations a client may carry: the ones users
+// reach for to let a destination bypass the sidecar (istio-iptables then RETURNs
+// those connections before they reach Envoy).
+var SidecarAnnotations = []string{
+	"traffic.sidecar.istio.io/excludeOutboundPorts",
+	"traffic.sidecar.istio.io/excludeOutboundIPRanges",
 }
 
 // ClientRef is a client resolved to what the tiers deploy: a workload in a namespace.
@@ -91,6 +104,21 @@ type ClientRef struct {
 	Namespace string
 	// Injected: the client runs Istio's sidecar (the scenario's own client always does).
 	Injected bool
+}
+
+// AnnotationsOf are the pod annotations client c declares (ExtraClient.Annotations;
+// none for the scenario's own client). ClientRef stays comparable (a map key of
+// the suites), so they are looked up here.
+func (s *Scenario) AnnotationsOf(c ClientRef) map[string]string {
+	if c.Name == "" {
+		return nil
+	}
+	for _, e := range s.Clients {
+		if e.Name == c.Name {
+			return e.Annotations
+		}
+	}
+	return nil
 }
 
 // InjectAnnotation is the pod annotation that keeps Istio's injection webhook
