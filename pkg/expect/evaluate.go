@@ -46,6 +46,7 @@ func Evaluate(exp scenario.Expect, ev Evidence) Verdict {
 	}
 	e.log("sidecarLog", "client sidecar", exp.SidecarLog, ev.Sidecar, ev.SidecarRaw)
 	e.log("gatewayLog", "egress gateway", exp.GatewayLog, ev.Gateway, ev.GatewayRaw)
+	e.log("waypointLog", "waypoint", exp.WaypointLog, ev.Waypoint, ev.WaypointRaw)
 	return Verdict{Tier: ev.Tier, Checks: e.checks, Evidence: ev}
 }
 

@@ -74,6 +74,10 @@ type Evidence struct {
 	Sidecar, Gateway *accesslog.Entry
 	// SidecarRaw and GatewayRaw are the raw lines, printed in failures.
 	SidecarRaw, GatewayRaw string
+	// Waypoint is the waypoint's access-log entry for RequestID (ambient mode),
+	// nil when none was found; WaypointRaw is its raw line. Offline, as Gateway.
+	Waypoint    *accesslog.Entry
+	WaypointRaw string
 	// LogsObserved is true when the cluster tier read both proxies' logs. When it is
 	// false in the cluster tier, a missing line proves nothing and every log check fails.
 	LogsObserved bool

@@ -162,6 +162,8 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 func notObservable(s *scenario.Scenario, st scenario.Step) string {
 	c := s.ClientFor(st.Request)
 	switch {
+	case c.Ambient():
+		return fmt.Sprintf("client %s in namespace %s is in ambient mode: the offline tier does not simulate ztunnel and waypoints yet", c.Workload, c.Namespace)
 	case !c.Injected:
 		return fmt.Sprintf("client %s in namespace %s runs without Istio's sidecar: no proxy Istio configures sees its request; the network (NetworkPolicy) decides where it goes", c.Workload, c.Namespace)
 	case st.Request.Proxy != "":
