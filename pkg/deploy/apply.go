@@ -63,14 +63,24 @@ func ApplyBundle(ctx context.Context, c *Cluster, s *scenario.Scenario, step int
 			return wrap(err)
 		}
 	}
-	ns := s.Namespace()
-	for _, o := range NewObjects(s, step) {
+	return wrap(ApplyObjects(ctx, c, NewObjects(s, step), s.Namespace(), runID))
+}
+
+// ApplyObjects applies bundle objects in order, as ApplyBundle does (server-side
+// apply, labelled RunLabel=runID); objects naming no namespace go to defaultNS.
+// The first refusal stops it and is returned as an *ApplyError naming the file
+// and line. The engine applies a plan's actions through it.
+func ApplyObjects(ctx context.Context, c *Cluster, objs scenario.Bundle, defaultNS, runID string) error {
+	if err := ValidateRunID(runID); err != nil {
+		return err
+	}
+	for _, o := range objs {
 		m, err := bundleManifest(o)
 		if err != nil {
-			return wrap(err)
+			return err
 		}
-		if err := applyManifest(ctx, c, m, ns, runID); err != nil {
-			return wrap(err)
+		if err := applyManifest(ctx, c, m, defaultNS, runID); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -15,17 +15,19 @@ func TestRenderSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	err = Render(&b, Inputs{
+	p, err := Build(Inputs{
 		RunID:        "run-1",
 		Cluster:      ClusterInputs{Mode: "create", Name: "egress-conformance", NodeImage: "kindest/node:v1.35.8@sha256:07b2", KindConfig: "kind: Cluster\n", Keep: "deleted"},
 		IstioVersion: "1.31.4", Istioctl: "/cache/istio/1.31.4/istioctl",
 		InstallArgs: []string{"install", "--skip-confirmation", "--filename", "fixtures/istio/egress.yaml"},
 		External:    "internet", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3,
-		Skip:         map[string]string{"registry-only-blocks": "skip list: flaky upstream"},
-		Scenarios:    all,
-		NewRequestID: func() string { return "00000000-0000-4000-8000-000000000001" },
+		Skip:      map[string]string{"registry-only-blocks": "skip list: flaky upstream"},
+		Scenarios: all,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Render(&b, func() string { return "00000000-0000-4000-8000-000000000001" }); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -64,7 +66,11 @@ func TestRenderScenariosAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := RenderScenarios(&b, Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all}); err != nil {
+	p, err := Build(Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RenderScenarios(&b, nil); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

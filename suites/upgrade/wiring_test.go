@@ -508,7 +508,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 	in := upgrade.RenderInputs{
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
 			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
-		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: scenarios,
+		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl,
 		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
 	}
 	if pc := suite.plan.Probe; pc.Enabled() {
@@ -520,22 +520,17 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 	if cfg.External == string(external.ModeCluster) {
 		// The DestinationRules that originate TLS are shown as the stand-in adapts
 		// them; the CA is generated per run, so this one is a sample.
-		ca, err := external.GenerateCA()
+		st, err := engine.NewStandin(cfg.RunID)
 		if err != nil {
 			return in, err
 		}
-		st, err := external.New(external.Config{RunID: cfg.RunID}, ca)
-		if err != nil {
+		if scenarios.Adapt, err = engine.Adapt(st, suite.scenarios); err != nil {
 			return in, err
 		}
-		adapted := make([]*scenario.Scenario, len(suite.scenarios))
-		for i, s := range suite.scenarios {
-			if adapted[i], _, err = st.AdaptScenario(s); err != nil {
-				return in, err
-			}
-		}
-		in.Scenarios.Scenarios = adapted
-		in.Scenarios.External = cfg.External
+		scenarios.External = cfg.External
+	}
+	if in.Scenarios, err = plan.Build(scenarios); err != nil {
+		return in, err
 	}
 	return in, nil
 }
