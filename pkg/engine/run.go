@@ -163,6 +163,8 @@ func (k Kube) Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) err
 	switch a.Kind {
 	case plan.ActionApply:
 		return deploy.ApplyObjects(ctx, k.Cluster, a.Objects, a.DefaultNamespace, k.RunID)
+	case plan.ActionRemoveBundle:
+		return deploy.DeleteBundle(ctx, k.Cluster, sp.Scenario, k.RunID, k.Timeouts.WithDefaults().Converge)
 	default:
 		return fmt.Errorf("scenario %s: action %q has no implementation", sp.Name(), a.Kind)
 	}

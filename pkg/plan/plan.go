@@ -85,6 +85,11 @@ type Inputs struct {
 	Converge    time.Duration
 	Consecutive int
 	Scenarios   []*scenario.Scenario
+	// Cumulative: every step applies the scenario's whole bundle as of that step,
+	// and the first removes what an earlier phase left. The upgrade gate proves
+	// each scenario once per phase on one cluster, and a step after a failed one
+	// must still find the bundle it builds on.
+	Cumulative bool
 }
 
 // ClusterInputs describes the cluster part of a plan.
@@ -200,7 +205,11 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 			}
 			for _, a := range st.Actions {
 				for i, l := range a.Lines() {
-					p.block(l, string(a.Objects[i].YAML))
+					if i < len(a.Objects) {
+						p.block(l, string(a.Objects[i].YAML))
+					} else {
+						p.line(l)
+					}
 				}
 			}
 			p.line(st.ProbeLine(newID()))

@@ -79,3 +79,40 @@ func TestRenderScenariosAlone(t *testing.T) {
 		t.Errorf("scenarios section:\n%s", out)
 	}
 }
+
+// The upgrade gate proves every scenario once per phase on one cluster: its plan
+// removes what an earlier phase left before the first step and applies each
+// step's whole bundle, and it prints exactly that.
+func TestBuildCumulative(t *testing.T) {
+	all, err := scenario.LoadAll(filepath.Join("..", "..", "scenarios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(Inputs{RunID: "run-1", Scenarios: all, Cumulative: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range p.Scenarios {
+		for _, st := range sp.Steps {
+			var kinds []string
+			applied := 0
+			for _, a := range st.Actions {
+				kinds = append(kinds, string(a.Kind))
+				applied += len(a.Objects)
+			}
+			if (st.Index == 0) != (len(kinds) > 0 && kinds[0] == string(ActionRemoveBundle)) {
+				t.Errorf("%s/%s: actions %v: only the first step removes an earlier phase's bundle", sp.Name(), st.Name(), kinds)
+			}
+			if applied != len(st.Step.Bundle) {
+				t.Errorf("%s/%s: applies %d objects, its bundle has %d", sp.Name(), st.Name(), applied, len(st.Step.Bundle))
+			}
+		}
+	}
+	var b strings.Builder
+	if err := p.RenderScenarios(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "remove: every object of the scenario's bundle"); n != len(p.Scenarios) {
+		t.Errorf("printed %d removals for %d scenarios", n, len(p.Scenarios))
+	}
+}

@@ -158,6 +158,10 @@ type ActionKind string
 const (
 	// ActionApply applies Objects (server-side apply, labelled with the run).
 	ActionApply ActionKind = "apply"
+	// ActionRemoveBundle deletes whatever objects of the scenario's bundle an
+	// earlier run of its steps left (the upgrade gate proves a scenario in
+	// every phase, on the same cluster).
+	ActionRemoveBundle ActionKind = "remove"
 )
 
 // Action is one change a step makes before its probe.
@@ -172,6 +176,9 @@ type Action struct {
 // Lines are how the plan prints the action, and how a run records doing it: one
 // title per object.
 func (a Action) Lines() []string {
+	if a.Kind == ActionRemoveBundle {
+		return []string{"remove: every object of the scenario's bundle an earlier phase left (the scenario's namespaces and clients stay)"}
+	}
 	var out []string
 	for _, o := range a.Objects {
 		ns := o.Namespace
@@ -254,7 +261,14 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		c := s.ClientFor(st.Request)
 		stp := &StepPlan{Index: i, Step: st, Client: c, Gateways: Gateways(s, st),
 			Request: probe.Request{URL: st.Request.URL, Timeout: in.CurlTimeout, Options: st.Request.CurlArgs()}}
-		if added := st.Bundle[len(st.Bundle)-newObjects(s, i):]; len(added) > 0 {
+		if in.Cumulative && i == 0 {
+			stp.Actions = append(stp.Actions, Action{Kind: ActionRemoveBundle, DefaultNamespace: s.Namespace()})
+		}
+		added := st.Bundle[len(st.Bundle)-newObjects(s, i):]
+		if in.Cumulative {
+			added = st.Bundle
+		}
+		if len(added) > 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionApply, Objects: added, DefaultNamespace: s.Namespace()})
 		}
 		sp.Steps = append(sp.Steps, stp)

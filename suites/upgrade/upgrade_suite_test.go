@@ -25,6 +25,8 @@ import (
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
+	"github.com/egress-conformance/egress-conformance/pkg/external"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -39,6 +41,12 @@ var suite struct {
 	scenarios []*scenario.Scenario
 	skip      map[string]string
 	plan      upgrade.Plan
+	// steps is what every phase proves: the scenarios' part of the plan, the
+	// value DRY_RUN prints and the specs below are generated from.
+	steps *plan.Plan
+	// standin is the hermetic stand-in (EXTERNAL=cluster), installed on every
+	// strategy's cluster: the plan's DestinationRules trust its CA.
+	standin   *external.Standin
 	preflight []upgrade.Finding
 	recorder  *report.Recorder
 	records   map[upgrade.Strategy]*upgrade.StrategyRecord
@@ -81,6 +89,9 @@ func TestUpgrade(t *testing.T) {
 				refused = fmt.Errorf("%w: strategy %s: %v", upgrade.ErrRefused, sp.Strategy, err)
 			}
 		}
+	}
+	if suite.steps, suite.standin, err = scenarioPlan(cfg); err != nil {
+		t.Fatal(err)
 	}
 	if cfg.DryRun {
 		if err := printPlan(cfg, clusterPlan); err != nil {
@@ -137,10 +148,10 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 			switch {
 			case st.Prove != nil:
 				phase := *st.Prove
-				for _, s := range suite.scenarios {
-					for j, step := range s.Steps {
-						It(fmt.Sprintf("%s: %s / %s", phase.Name, s.Name, step.Name), func(ctx SpecContext) {
-							env.proveStep(ctx, phase, s, j)
+				for _, sp := range suite.steps.Scenarios {
+					for _, step := range sp.Steps {
+						It(fmt.Sprintf("%s: %s / %s", phase.Name, sp.Name(), step.Name()), func(ctx SpecContext) {
+							env.proveStep(ctx, phase, sp, step)
 						}, SpecTimeout(nodes().Step+suite.cfg.Timeouts.Converge))
 					}
 				}
@@ -174,6 +185,26 @@ func windowTimeout() time.Duration {
 func withName(o cluster.Options, name string) cluster.Options {
 	o.Name = name
 	return o
+}
+
+// scenarioPlan is the scenarios' part of the plan, cumulative: every phase
+// proves each scenario from a clean bundle on the same cluster.
+func scenarioPlan(cfg config) (*plan.Plan, *external.Standin, error) {
+	in := plan.Inputs{RunID: cfg.RunID, Skip: suite.skip, CurlTimeout: cfg.Timeouts.Curl, Converge: cfg.Timeouts.Converge,
+		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios, Cumulative: true}
+	var st *external.Standin
+	if cfg.External == string(external.ModeCluster) {
+		var err error
+		if st, err = engine.NewStandin(cfg.RunID); err != nil {
+			return nil, nil, err
+		}
+		if in.Adapt, err = engine.Adapt(st, suite.scenarios); err != nil {
+			return nil, nil, err
+		}
+		in.External = cfg.External
+	}
+	p, err := plan.Build(in)
+	return p, st, err
 }
 
 // printPlan renders the whole upgrade plan, touching nothing.
