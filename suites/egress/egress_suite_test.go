@@ -33,6 +33,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -58,7 +59,7 @@ var suite struct {
 
 func TestEgress(t *testing.T) {
 	RegisterFailHandler(Fail)
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(settings.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func bringUpStages() engine.Stages {
 					run = append(run, sp.Scenario)
 				}
 			}
-			src, err := deploy.GatewayAPICRDs(ctx, cfg.Root, deploy.ChannelFor(run))
+			src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(run))
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
@@ -55,7 +56,7 @@ var suite struct {
 
 func TestUpgrade(t *testing.T) {
 	RegisterFailHandler(Fail)
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(settings.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	if deploy.NeedsGatewayAPI(suite.scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, cfg.Root, deploy.ChannelFor(suite.scenarios))
+		src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(suite.scenarios))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
 		Expect(err).NotTo(HaveOccurred())
