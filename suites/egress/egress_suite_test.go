@@ -34,6 +34,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/settings"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -120,7 +121,7 @@ func bringUpStages() engine.Stages {
 		plan.StageDocker: cluster.CheckDocker,
 		plan.StageCluster: func(ctx context.Context) error {
 			var err error
-			if suite.provider, err = cluster.NewProvider(cfg.Cluster); err != nil {
+			if suite.provider, err = cluster.NewProvider(withTimeouts(cfg.Cluster)); err != nil {
 				return err
 			}
 			kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
@@ -199,7 +200,7 @@ func connect(kubeconfig string, p cluster.Plan) error {
 	if suite.kube, err = kubernetes.NewForConfig(suite.restCfg); err != nil {
 		return err
 	}
-	if suite.cluster, err = engine.NewCluster(suite.restCfg, p); err != nil {
+	if suite.cluster, err = engine.NewCluster(suite.restCfg, p, timeouts()); err != nil {
 		return err
 	}
 	if suite.exec, err = probe.NewKubeExecutor(suite.restCfg); err != nil {
@@ -332,5 +333,13 @@ func nodeImage(cfg config) string {
 
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);
 // nodes the Ginkgo node timeouts derived from it.
-func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func timeouts() engine.Timeouts {
+	return engine.DefaultTimeouts(suite.cfg.Timeouts, upgrade.Timeouts{})
+}
+
+// withTimeouts bounds the cluster's waits by the run's timeouts.
+func withTimeouts(o cluster.Options) cluster.Options {
+	o.Timeouts = timeouts().Cluster
+	return o
+}
 func nodes() engine.NodeTimeouts { return timeouts().Nodes() }

@@ -11,7 +11,7 @@ import (
 )
 
 func externalOptions() external.InstallOptions {
-	o := external.InstallOptions{Out: GinkgoWriter, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
+	o := external.InstallOptions{Out: GinkgoWriter, Timeouts: timeouts().External, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 	if p := suite.prepared.ClusterPlan; p.Mode != cluster.ModeExisting {
 		o.KindCluster = p.Name
 	}

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -143,7 +142,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 		BeforeAll(func(ctx SpecContext) {
 			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(nodes().TearDown))
 			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
-		}, NodeTimeout(bringUpTimeout()))
+		}, NodeTimeout(nodes().UpgradeBringUp(clientCount())))
 
 		for i, st := range sp.Stages {
 			switch {
@@ -153,7 +152,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 					for _, step := range sp.Steps {
 						It(fmt.Sprintf("%s: %s / %s", phase.Name, sp.Name(), step.Name()), func(ctx SpecContext) {
 							env.proveStep(ctx, phase, sp, step)
-						}, SpecTimeout(nodes().Step+suite.cfg.Timeouts.Converge))
+						}, SpecTimeout(nodes().UpgradeStep))
 					}
 				}
 			case st.Window != nil:
@@ -161,7 +160,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 				next := nextPhase(sp.Stages[i+1:])
 				It("window "+w.Name, func(ctx SpecContext) {
 					env.runWindow(ctx, w, next)
-				}, SpecTimeout(windowTimeout()))
+				}, SpecTimeout(nodes().Window))
 			}
 		}
 	})
@@ -177,14 +176,14 @@ func nextPhase(rest []upgrade.Stage) string {
 	return ""
 }
 
-// windowTimeout bounds one upgrade window spec: the prober's own bound plus
-// the time to judge its last probes.
-func windowTimeout() time.Duration {
-	return suite.cfg.upgrade.Timeouts.WithDefaults().Window + 10*time.Minute
-}
-
 func withName(o cluster.Options, name string) cluster.Options {
 	o.Name = name
+	return o
+}
+
+// withTimeouts bounds the cluster's waits by the run's timeouts.
+func withTimeouts(o cluster.Options) cluster.Options {
+	o.Timeouts = timeouts().Cluster
 	return o
 }
 
@@ -232,16 +231,18 @@ func nodeImage(cfg config) string {
 
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);
 // nodes the Ginkgo node timeouts derived from it.
-func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func timeouts() engine.Timeouts {
+	return engine.DefaultTimeouts(suite.cfg.Timeouts, suite.cfg.upgrade.Timeouts)
+}
 func nodes() engine.NodeTimeouts { return timeouts().Nodes() }
 
-// bringUpTimeout bounds one strategy's bring-up: the cluster tier's, a second
-// istioctl, every selected scenario's clients, and the baseline proxy check.
-func bringUpTimeout() time.Duration {
-	clients := 0
-	for _, s := range suite.scenarios {
-		clients += len(s.ClientRefs())
+// clientCount is how many clients one strategy's bring-up deploys.
+func clientCount() int {
+	n := 0
+	for _, sp := range suite.steps.Scenarios {
+		if sp.Skip == "" {
+			n += len(sp.Namespaces)
+		}
 	}
-	u := suite.cfg.upgrade.Timeouts.WithDefaults()
-	return nodes().BringUp + timeouts().Mesh.Download + nodes().ScenarioSetUp(clients) + u.Rollout
+	return n
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -65,7 +64,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 	cfg := suite.cfg
 	env.record.Ran = true
 	var err error
-	env.provider, err = cluster.NewProvider(withName(cfg.Cluster, env.plan.Cluster))
+	env.provider, err = cluster.NewProvider(withTimeouts(withName(cfg.Cluster, env.plan.Cluster)))
 	Expect(err).NotTo(HaveOccurred())
 	p, err := env.provider.Plan()
 	Expect(err).NotTo(HaveOccurred())
@@ -143,7 +142,7 @@ func (env *strategyEnv) connect(kubeconfig string) {
 	Expect(err).NotTo(HaveOccurred())
 	env.kube, err = kubernetes.NewForConfig(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
-	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate})
+	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate}, timeouts())
 	Expect(err).NotTo(HaveOccurred())
 	env.exec, err = probe.NewKubeExecutor(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
@@ -185,7 +184,7 @@ func (env *strategyEnv) tearDown(ctx context.Context) {
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
 func (env *strategyEnv) kubeOps() upgrade.Kube {
-	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: suite.cfg.upgrade.Timeouts,
+	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: timeouts().Upgrade,
 		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }}
 }
 
@@ -247,7 +246,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, sp *
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
 			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
-		}, NodeTimeout(bundleTimeout+time.Minute))
+		}, NodeTimeout(nodes().BundleRemoval))
 	}
 	t := suite.cfg.Timeouts
 	By(fmt.Sprintf("[%s, phase %s] %s: until %d consecutive probes match (at most %s)",
@@ -342,7 +341,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	if out := r.Converge(ctx, step); !out.Passed {
 		return nil, fmt.Errorf("%s did not hold before the window: %w", pc, out.Err())
 	}
-	ut := suite.cfg.upgrade.Timeouts.WithDefaults()
+	ut := timeouts().Upgrade
 	ref := s.ClientFor(step.Request)
 	d := upgrade.Disruption{
 		Window: w.Name, Scenario: s, Step: pc.Step, Client: ref.Namespace + "/" + env.clients[ref].Deployment,
@@ -393,7 +392,7 @@ func (env *strategyEnv) setUpExternal(ctx context.Context) error {
 }
 
 func (env *strategyEnv) externalOptions() external.InstallOptions {
-	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
+	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, Timeouts: timeouts().External, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 }
 
 func (env *strategyEnv) curlTrustArgs() []string { return env.ops("").CurlTrustArgs() }
@@ -448,7 +447,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
 			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
 		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: suite.steps,
-		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
+		ProbeEvery: timeouts().Upgrade.ProbeInterval.String(),
 	}
 	if pc := suite.plan.Probe; pc.Enabled() {
 		step := pc.Scenario.Steps[pc.Step]
