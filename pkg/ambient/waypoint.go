@@ -1,10 +1,6 @@
 package ambient
 
 import (
-	"strings"
-
-	kubeyaml "sigs.k8s.io/yaml"
-
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
@@ -41,31 +37,12 @@ func (w Waypoint) Identity() string {
 	return "spiffe://cluster.local/ns/" + w.Namespace + "/sa/" + w.Name
 }
 
-// Waypoints lists the bundle's Gateways of class istio-waypoint, in bundle order; a
-// Gateway naming no namespace is in defaultNamespace, where the tiers apply it.
+// Waypoints lists the bundle's Gateways of class istio-waypoint, in bundle order,
+// each in the namespace the tiers apply it to.
 func Waypoints(b scenario.Bundle, defaultNamespace string) []Waypoint {
 	var out []Waypoint
-	for _, o := range b {
-		if o.Kind != "Gateway" || !strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
-			continue
-		}
-		var gw struct {
-			Metadata struct{ Name, Namespace string }
-			Spec     struct {
-				GatewayClassName string `json:"gatewayClassName"`
-			}
-		}
-		if err := kubeyaml.Unmarshal(o.YAML, &gw); err != nil || gw.Spec.GatewayClassName != WaypointClass {
-			continue
-		}
-		ns := gw.Metadata.Namespace
-		if ns == "" {
-			ns = o.Namespace
-		}
-		if ns == "" {
-			ns = defaultNamespace
-		}
-		out = append(out, Waypoint{Name: gw.Metadata.Name, Namespace: ns})
+	for _, g := range b.GatewaysOfClass(defaultNamespace, WaypointClass) {
+		out = append(out, Waypoint{Name: g.Name, Namespace: g.Namespace})
 	}
 	return out
 }
