@@ -282,3 +282,13 @@ func TestZtunnelFor(t *testing.T) {
 		t.Errorf("orphan: %v", err)
 	}
 }
+
+func TestDefaultOverlay(t *testing.T) {
+	p, err := DefaultOverlay()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.ToSlash(p)[len(p)-len(OverlayFile):] != OverlayFile {
+		t.Errorf("DefaultOverlay = %s", p)
+	}
+}

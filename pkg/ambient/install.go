@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -125,4 +127,19 @@ func DaemonSetReady(ds *appsv1.DaemonSet) string {
 		return fmt.Sprintf("%d of %d pods ready", s.NumberReady, s.DesiredNumberScheduled)
 	}
 	return ""
+}
+
+// DefaultOverlay finds fixtures/istio/ambient.yaml next to the egress overlay
+// mesh.DefaultOverlay finds (both in this repository's checkout).
+func DefaultOverlay() (string, error) {
+	egress, err := mesh.DefaultOverlay()
+	if err != nil {
+		return "", err
+	}
+	root := strings.TrimSuffix(egress, filepath.FromSlash(mesh.OverlayFile))
+	p := filepath.Join(root, filepath.FromSlash(OverlayFile))
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
 }
