@@ -308,6 +308,9 @@ type Expect struct {
 	// WaypointLog is the waypoint's line for the request, or Absent. A waypoint
 	// is Envoy with Istio's access-log format, so the fields are the gateway's.
 	WaypointLog *LogExpect `yaml:"waypointLog,omitempty"`
+	// ZtunnelLog is the line of the ztunnel on an ambient client's node for the
+	// probe's connection, or Absent (ZtunnelLogExpect; cluster tier only).
+	ZtunnelLog *ZtunnelLogExpect `yaml:"ztunnelLog,omitempty"`
 }
 
 // OriginFirstClient is the only symbolic value Origin.First takes: the client pod's IP.

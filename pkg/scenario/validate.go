@@ -429,6 +429,7 @@ func (v *validator) expect(i int) {
 	checkLog("gatewayLog", e.GatewayLog)
 	checkLog("waypointLog", e.WaypointLog)
 
+	validateZtunnelLog(v.add, field, s.ClientFor(s.Steps[i].Request), e.Route, routeOK, e.ZtunnelLog)
 	if e.SidecarLog != nil {
 		if c := s.ClientFor(s.Steps[i].Request); c.Ambient() {
 			v.add(field("sidecarLog"), "client %s is in ambient mode and runs no sidecar, so there is no sidecar line (state waypointLog for the waypoint's)", clientName(c))
