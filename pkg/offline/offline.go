@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/kube/krt"
 	istiolog "istio.io/istio/pkg/log"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -81,7 +82,19 @@ func (r StepResult) Trace() string {
 	return strings.Join(lines, "\n")
 }
 
-func init() { Quiet() }
+func init() {
+	Quiet()
+	// Every krt collection Istio builds registers itself with the debug handler
+	// it is given (maybeRegisterCollectionForDebugging, pkg/kube/krt/debug.go), and
+	// Istio's fakes give it krt.GlobalDebugHandler (pilot/test/xds/fake.go,
+	// pilot/pkg/networking/core/fake.go, pilot/pkg/config/aggregate/config.go),
+	// which only ever appends: the handler then keeps every fake discovery server
+	// and analyzer store of the process alive, ~2.6 MB per step. It serves istiod's
+	// /debug/krtz, which nothing here serves; nil is "no debugging" to krt, as
+	// istiod's own multicluster controller passes it (NewOptionsBuilder(stop, "",
+	// nil), pilot/pkg/serviceregistry/kube/controller/multicluster.go).
+	krt.GlobalDebugHandler = nil
+}
 
 // Quiet silences Istio's log scopes: istiod's generators log at info level on every
 // push, which would drown the harness's own output.
