@@ -17,9 +17,9 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/offline"
 	"github.com/egress-conformance/egress-conformance/pkg/problem"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
-	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/sarif"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -202,7 +202,7 @@ func mark(pass, color bool) string {
 func writeOutputs(f checkFlags, res check.Result, problems []problem.Problem, stdout io.Writer, color bool) error {
 	sarifOpts := sarif.Options{ToolName: "egress-conformance", ToolVersion: version(),
 		InformationURI: "https://github.com/egress-conformance/egress-conformance", Root: f.root}
-	runID := run.ID("offline", res.Started)
+	runID := settings.RunID(settings.Getenv, "offline", res.Started)
 	if f.sarifFile != "" {
 		if err := writeFile(f.sarifFile, func(w io.Writer) error { return sarif.Write(w, problems, sarifOpts) }); err != nil {
 			return err

@@ -58,7 +58,7 @@ spec failed).
 // findRepo returns the checkout of this repository: flag, then environment, then
 // the nearest go.mod above the working directory that declares this module.
 func findRepo(flagValue string) (string, error) {
-	for _, d := range []string{flagValue, os.Getenv("EGRESS_CONFORMANCE_REPO")} {
+	for _, d := range []string{flagValue, settings.Getenv("EGRESS_CONFORMANCE_REPO")} {
 		if d == "" {
 			continue
 		}
@@ -117,11 +117,11 @@ func runPlan(args []string, stdout, stderr io.Writer) (int, error) {
 	if err := os.Chdir(repo); err != nil {
 		return exitInternal, err
 	}
-	cfg, err := settings.FromEnv(os.Getenv, "cluster", settings.Flags{Scenarios: scenarios, DryRun: true})
+	cfg, err := settings.FromEnv(settings.Getenv, "cluster", settings.Flags{Scenarios: scenarios, DryRun: true})
 	if err != nil {
 		return exitUsage, usageError{err.Error()}
 	}
-	m, err := mesh.ConfigFromEnv(os.Getenv)
+	m, err := mesh.ConfigFromEnv(settings.Getenv)
 	if err != nil {
 		return exitUsage, usageError{err.Error()}
 	}

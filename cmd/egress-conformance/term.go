@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 )
 
 // isTerminal reports whether w is a terminal.
@@ -18,9 +20,9 @@ func isTerminal(w io.Writer) bool {
 func useColor(mode string, w io.Writer) bool {
 	switch mode {
 	case "always":
-		return os.Getenv("NO_COLOR") == ""
+		return settings.Getenv("NO_COLOR") == ""
 	case "never":
 		return false
 	}
-	return os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && isTerminal(w)
+	return settings.Getenv("NO_COLOR") == "" && settings.Getenv("TERM") != "dumb" && isTerminal(w)
 }

@@ -66,19 +66,30 @@ func ApplyBundle(ctx context.Context, c *Cluster, s *scenario.Scenario, step int
 	}
 	// A step deletes first, then applies (scenario.Step): what it deletes is
 	// gone before a replacement or a re-applied file is created.
-	if _, deleted := s.StepChanges(step); len(deleted) > 0 {
-		if err := deleteObjects(ctx, c, s, deleted, runID); err != nil {
-			return wrap(err)
-		}
+	if err := DeleteObjects(ctx, c, s, DeletedObjects(s, step), runID); err != nil {
+		return wrap(err)
 	}
-	ns := s.Namespace()
-	for _, o := range NewObjects(s, step) {
+	if err := ApplyObjects(ctx, c, NewObjects(s, step), s.Namespace(), runID); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// ApplyObjects applies bundle objects in order, as ApplyBundle does (server-side
+// apply, labelled RunLabel=runID); objects naming no namespace go to defaultNS.
+// The first refusal stops it and is returned as an *ApplyError naming the file
+// and line. The engine applies a plan's actions through it.
+func ApplyObjects(ctx context.Context, c *Cluster, objs scenario.Bundle, defaultNS, runID string) error {
+	if err := ValidateRunID(runID); err != nil {
+		return err
+	}
+	for _, o := range objs {
 		m, err := bundleManifest(o)
 		if err != nil {
-			return wrap(err)
+			return err
 		}
-		if err := applyManifest(ctx, c, m, ns, runID); err != nil {
-			return wrap(err)
+		if err := applyManifest(ctx, c, m, defaultNS, runID); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -99,11 +110,18 @@ func DeletedObjects(s *scenario.Scenario, step int) scenario.Bundle {
 	return deleted
 }
 
-// deleteObjects deletes what a step's delete list names, exactly as the run
-// applied it: only objects labelled RunLabel=runID, each with its UID as a
-// precondition (deleteRunObjects), and waits, bounded by Timeouts.Cleanup, until
-// they are gone, so that the step's probe never sees them.
-func deleteObjects(ctx context.Context, c *Cluster, s *scenario.Scenario, b scenario.Bundle, runID string) error {
+// DeleteObjects deletes what a step's delete list names (DeletedObjects),
+// exactly as the run applied it: only objects labelled RunLabel=runID, each with
+// its UID as a precondition (deleteRunObjects), and waits, bounded by
+// Timeouts.Cleanup, until they are gone, so that the step's probe never sees
+// them. Objects naming no namespace are in s's namespace. Nothing to delete is fine.
+func DeleteObjects(ctx context.Context, c *Cluster, s *scenario.Scenario, b scenario.Bundle, runID string) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := ValidateRunID(runID); err != nil {
+		return err
+	}
 	refs, err := objectRefs(c, s, b)
 	if err != nil {
 		return err

@@ -343,7 +343,7 @@ func EnsureScenarioClient(ctx context.Context, c *Cluster, s *scenario.Scenario,
 	if err := ApplySidecar(ctx, c, cr.Namespace, string(s.Mesh.OutboundTrafficPolicy), runID); err != nil {
 		return ClientPod{}, err
 	}
-	if !cr.Injected {
+	if !cr.Injected && !cr.Ambient() {
 		opts = append(opts, Uninjected())
 	}
 	if a := s.AnnotationsOf(cr); len(a) > 0 {

@@ -66,15 +66,23 @@ func ChannelFor(ss []*scenario.Scenario) GatewayAPIChannel {
 	return StandardChannel
 }
 
+// Modules finds the modules whose CRDs a run installs in the Go module cache,
+// with `go mod download` at the versions go.mod requires.
+type Modules struct {
+	// Go is the go command (settings.Run.Go, from GO); "" means "go".
+	Go string
+	// Root holds the go.mod ("" = the enclosing module of the working directory).
+	Root string
+}
+
 // GatewayAPICRDs is a channel of the Gateway API CRDs (config/crd/<channel>/*.yaml)
-// of sigs.k8s.io/gateway-api at the version the go.mod in moduleRoot requires (""
-// = the enclosing module of the working directory), which must equal
+// of sigs.k8s.io/gateway-api at the version go.mod requires, which must equal
 // versions.env's GATEWAY_API_VERSION.
-func GatewayAPICRDs(ctx context.Context, moduleRoot string, channel GatewayAPIChannel) (CRDSource, error) {
+func (m Modules) GatewayAPICRDs(ctx context.Context, channel GatewayAPIChannel) (CRDSource, error) {
 	if channel != StandardChannel && channel != ExperimentalChannel {
 		return CRDSource{}, fmt.Errorf("Gateway API channel %q: want %s or %s", channel, StandardChannel, ExperimentalChannel)
 	}
-	version, dir, err := moduleDir(ctx, moduleRoot, GatewayAPIModule)
+	version, dir, err := m.dir(ctx, GatewayAPIModule)
 	if err != nil {
 		return CRDSource{}, err
 	}
@@ -92,10 +100,10 @@ func GatewayAPICRDs(ctx context.Context, moduleRoot string, channel GatewayAPICh
 }
 
 // IstioCRDs are Istio's CRDs (manifests/charts/base/files/crd-all.gen.yaml) of
-// istio.io/istio at the version the go.mod in moduleRoot requires. On a real
-// cluster istioctl installs them; this is for API servers without Istio.
-func IstioCRDs(ctx context.Context, moduleRoot string) (CRDSource, error) {
-	version, dir, err := moduleDir(ctx, moduleRoot, IstioModule)
+// istio.io/istio at the version go.mod requires. On a real cluster istioctl
+// installs them; this is for API servers without Istio.
+func (m Modules) IstioCRDs(ctx context.Context) (CRDSource, error) {
+	version, dir, err := m.dir(ctx, IstioModule)
 	if err != nil {
 		return CRDSource{}, err
 	}
@@ -106,15 +114,15 @@ func IstioCRDs(ctx context.Context, moduleRoot string) (CRDSource, error) {
 	return CRDSource{Name: "Istio " + version, Files: []string{f}}, nil
 }
 
-// moduleDir downloads (if needed) module at the version go.mod selects and returns
+// dir downloads (if needed) module at the version go.mod selects and returns
 // that version and its directory in the module cache.
-func moduleDir(ctx context.Context, moduleRoot, module string) (version, dir string, err error) {
-	goBin := os.Getenv("GO")
+func (m Modules) dir(ctx context.Context, module string) (version, dir string, err error) {
+	goBin := m.Go
 	if goBin == "" {
 		goBin = "go"
 	}
 	cmd := exec.CommandContext(ctx, goBin, "mod", "download", "-json", module)
-	cmd.Dir = moduleRoot
+	cmd.Dir = m.Root
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

@@ -16,7 +16,7 @@ import (
 
 func TestPinnedCRDSources(t *testing.T) {
 	ctx := context.Background()
-	gw, err := GatewayAPICRDs(ctx, "../..", StandardChannel)
+	gw, err := Modules{Root: "../.."}.GatewayAPICRDs(ctx, StandardChannel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestPinnedCRDSources(t *testing.T) {
 		!strings.Contains(gw.Name, "standard channel") {
 		t.Errorf("Gateway API source %s: %v", gw.Name, gw.Files)
 	}
-	is, err := IstioCRDs(ctx, "../..")
+	is, err := Modules{Root: "../.."}.IstioCRDs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestChannelFor(t *testing.T) {
 			t.Errorf("%s %s: channel %s, want %s", tc.s.Steps[0].Bundle[0].APIVersion, tc.s.Steps[0].Bundle[0].Kind, got, tc.want)
 		}
 	}
-	exp, err := GatewayAPICRDs(context.Background(), "../..", ExperimentalChannel)
+	exp, err := Modules{Root: "../.."}.GatewayAPICRDs(context.Background(), ExperimentalChannel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestChannelFor(t *testing.T) {
 			t.Errorf("experimental source includes %s, which no scenario needs", f)
 		}
 	}
-	if _, err := GatewayAPICRDs(context.Background(), "../..", "beta"); err == nil {
+	if _, err := (Modules{Root: "../.."}).GatewayAPICRDs(context.Background(), "beta"); err == nil {
 		t.Error("an unknown channel must be refused")
 	}
 }

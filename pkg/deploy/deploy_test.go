@@ -475,7 +475,7 @@ func TestStepDeletesExactlyWhatItApplied(t *testing.T) {
 	if got := DeletedObjects(s, 1); len(got) != 3 {
 		t.Fatalf("step two deletes %d objects, want 3", len(got))
 	}
-	if err := deleteObjects(context.Background(), c, s, DeletedObjects(s, 1), "run-1"); err != nil {
+	if err := DeleteObjects(context.Background(), c, s, DeletedObjects(s, 1), "run-1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, gone := range [][2]string{{"egress-x", "routing"}, {"team", "routing"}} {

@@ -143,12 +143,14 @@ func DecideMesh(mode cluster.Mode, found mesh.Installed) MeshDecision {
 // NewCluster is the deploy.Cluster a run works through: with REUSE_CLUSTER=1
 // (plan mode reuse) EnsureNamespace takes over the namespaces an interrupted run
 // of the harness left, as the refusal without it promises.
-func NewCluster(cfg *rest.Config, plan cluster.Plan) (*deploy.Cluster, error) {
+// Its waits are bounded by t.Deploy.
+func NewCluster(cfg *rest.Config, plan cluster.Plan, t Timeouts) (*deploy.Cluster, error) {
 	c, err := deploy.NewCluster(cfg)
 	if err != nil {
 		return nil, err
 	}
 	c.Reuse = plan.Mode == cluster.ModeReuse
+	c.Timeouts = t.Deploy
 	return c, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -135,7 +136,7 @@ func TestDecideMesh(t *testing.T) {
 func TestNewClusterReuse(t *testing.T) {
 	cfg := &rest.Config{Host: "https://127.0.0.1:1"}
 	for mode, want := range map[cluster.Mode]bool{cluster.ModeReuse: true, cluster.ModeCreate: false, cluster.ModeExisting: false} {
-		c, err := NewCluster(cfg, cluster.Plan{Mode: mode})
+		c, err := NewCluster(cfg, cluster.Plan{Mode: mode}, DefaultTimeouts(runner.DefaultTimeouts(), upgrade.Timeouts{}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,9 +217,9 @@ func TestPreloadImages(t *testing.T) {
 
 // Every Ginkgo node bound covers the waits inside it, and follows TIMEOUTS.
 func TestNodeTimeouts(t *testing.T) {
-	tm := DefaultTimeouts(runner.DefaultTimeouts())
+	tm := DefaultTimeouts(runner.DefaultTimeouts(), upgrade.Timeouts{})
 	n := tm.Nodes()
-	c, m, d, e := tm.Cluster, tm.Mesh, tm.Deploy, tm.External
+	c, m, d, e, u := tm.Cluster, tm.Mesh, tm.Deploy, tm.External, tm.Upgrade
 	for _, x := range []struct {
 		name        string
 		node, waits time.Duration
@@ -228,6 +229,9 @@ func TestNodeTimeouts(t *testing.T) {
 		{"scenario set-up, 2 clients", n.ScenarioSetUp(2), 2 * (d.Namespace + d.ClientReady)},
 		{"scenario clean-up", n.ScenarioCleanup, d.Cleanup},
 		{"step", n.Step, 2*tm.Runner.Converge + DiagnosticsTimeout},
+		{"upgrade bring-up, 12 clients", n.UpgradeBringUp(12), c.NodeReady + c.ControlPlane + 2*m.Download + m.Install + m.Ready + 12*(d.Namespace+d.ClientReady) + u.Rollout},
+		{"upgrade step", n.UpgradeStep, 3*tm.Runner.Converge + DiagnosticsTimeout},
+		{"upgrade window", n.Window, u.Window},
 	} {
 		if x.node <= x.waits {
 			t.Errorf("%s: node timeout %s does not exceed the waits inside it (%s)", x.name, x.node, x.waits)
@@ -235,8 +239,17 @@ func TestNodeTimeouts(t *testing.T) {
 	}
 	r := runner.DefaultTimeouts()
 	r.Converge += 10 * time.Minute
-	if got := DefaultTimeouts(r).Nodes().Step; got != n.Step+20*time.Minute {
+	if got := DefaultTimeouts(r, upgrade.Timeouts{}).Nodes().Step; got != n.Step+20*time.Minute {
 		t.Errorf("TIMEOUTS=Converge+10m: step node %s, want %s", got, n.Step+20*time.Minute)
+	}
+	// UPGRADE_TIMEOUTS is part of the same value: the window's node follows it.
+	var ut upgrade.Timeouts
+	if err := ut.ParseOverrides("Window=2h,Rollout=30m"); err != nil {
+		t.Fatal(err)
+	}
+	got := DefaultTimeouts(runner.DefaultTimeouts(), ut).Nodes()
+	if got.Window != 2*time.Hour+10*time.Minute || got.UpgradeBringUp(1) != n.UpgradeBringUp(1)+20*time.Minute {
+		t.Errorf("UPGRADE_TIMEOUTS=Window=2h,Rollout=30m: window node %s, bring-up %s", got.Window, got.UpgradeBringUp(1))
 	}
 }
 

@@ -32,6 +32,14 @@ type Found struct {
 	SidecarRaw, GatewayRaw string
 	// GatewayProxy is the gateway pod whose log held Gateway.
 	GatewayProxy Proxy
+	// Ztunnel and Waypoint are an ambient client's lines (AmbientCollector):
+	// the outbound line of the ztunnel on its node and the line of the waypoint
+	// the request passed; nil when none was found, and always for a sidecar client.
+	Ztunnel                 *accesslog.ZtunnelEntry
+	Waypoint                *accesslog.Entry
+	ZtunnelRaw, WaypointRaw string
+	ZtunnelProxy            Proxy
+	WaypointProxy           Proxy
 	// LogsObserved is true when the last poll read the sidecar's and every
 	// gateway's log without error. Without it, a missing line proves nothing.
 	LogsObserved bool

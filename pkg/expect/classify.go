@@ -46,7 +46,13 @@ var networkBlockedCurlExits = []int{7, 28}
 //     upstream cluster is an egress gateway Service (Evidence.GatewayHosts);
 //  4. direct: the client sidecar logged it with any other upstream cluster;
 //  5. unknown otherwise.
+//
+// An ambient client's evidence (Evidence.Ambient) is classified by
+// classifyAmbient instead.
 func Classify(ev Evidence) (scenario.Route, string) {
+	if ev.Ambient {
+		return classifyAmbient(ev)
+	}
 	sc, gw := ev.Sidecar, ev.Gateway
 	switch {
 	case sc != nil && isCluster(sc, blackHoleCluster):

@@ -46,6 +46,8 @@ func Evaluate(exp scenario.Expect, ev Evidence) Verdict {
 	}
 	e.log("sidecarLog", "client sidecar", exp.SidecarLog, ev.Sidecar, ev.SidecarRaw)
 	e.log("gatewayLog", "egress gateway", exp.GatewayLog, ev.Gateway, ev.GatewayRaw)
+	e.log("waypointLog", "waypoint", exp.WaypointLog, ev.Waypoint, ev.WaypointRaw)
+	e.ztunnelLog(exp.ZtunnelLog)
 	return Verdict{Tier: ev.Tier, Checks: e.checks, Evidence: ev}
 }
 
@@ -61,6 +63,11 @@ func (e *evaluator) offline() bool { return e.ev.Tier == Offline }
 // lines is the evidence printed for route and status checks: both raw lines.
 func (e *evaluator) lines() string {
 	ev := e.ev
+	if ev.Ambient {
+		return "ztunnel: " + ztunnelLineOr(ev) +
+			"\nwaypoint: " + lineOr(ev.Waypoint, ev.WaypointRaw, ev.Tier, ev.LogsObserved) +
+			"\ngateway: " + lineOr(ev.Gateway, ev.GatewayRaw, ev.Tier, ev.LogsObserved)
+	}
 	return "sidecar: " + lineOr(ev.Sidecar, ev.SidecarRaw, ev.Tier, ev.LogsObserved) +
 		"\ngateway: " + lineOr(ev.Gateway, ev.GatewayRaw, ev.Tier, ev.LogsObserved)
 }

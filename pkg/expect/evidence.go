@@ -74,6 +74,16 @@ type Evidence struct {
 	Sidecar, Gateway *accesslog.Entry
 	// SidecarRaw and GatewayRaw are the raw lines, printed in failures.
 	SidecarRaw, GatewayRaw string
+	// Waypoint is the waypoint's access-log entry for RequestID (ambient mode),
+	// nil when none was found; WaypointRaw is its raw line. Offline, as Gateway.
+	Waypoint    *accesslog.Entry
+	WaypointRaw string
+	// Ambient says the client is in ambient mode: it has no sidecar, and its
+	// connection's witness is Ztunnel, the outbound line of the ztunnel on its
+	// node (cluster tier only: the offline tier does not simulate ztunnel).
+	Ambient    bool
+	Ztunnel    *accesslog.ZtunnelEntry
+	ZtunnelRaw string
 	// LogsObserved is true when the cluster tier read both proxies' logs. When it is
 	// false in the cluster tier, a missing line proves nothing and every log check fails.
 	LogsObserved bool

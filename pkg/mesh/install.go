@@ -36,6 +36,10 @@ const ModulePath = "github.com/egress-conformance/egress-conformance"
 type InstallOptions struct {
 	// Overlay is the IstioOperator file passed with -f (see DefaultOverlay).
 	Overlay string
+	// ExtraOverlays are further IstioOperator files, passed after Overlay with
+	// their own --filename: istioctl merges files in order, later ones winning
+	// (e.g. the ambient overlay, pkg/ambient.OverlayFile).
+	ExtraOverlays []string
 	// Revision installs a revisioned control plane (istiod-<revision>), for canary
 	// upgrades. Empty: the default revision.
 	Revision string
@@ -57,6 +61,11 @@ func (o InstallOptions) Validate() error {
 	if o.Overlay == "" {
 		return errors.New("install options: no overlay file")
 	}
+	for _, f := range o.ExtraOverlays {
+		if f == "" {
+			return errors.New("install options: an empty extra overlay file name")
+		}
+	}
 	if o.Revision != "" {
 		if errs := validation.IsDNS1123Label(o.Revision); len(errs) > 0 {
 			return fmt.Errorf("install options: revision %q: %s", o.Revision, strings.Join(errs, "; "))
@@ -73,6 +82,9 @@ func (o InstallOptions) Validate() error {
 // InstallArgs is the exact argument list of `istioctl install` for o.
 func InstallArgs(o InstallOptions) []string {
 	args := []string{"install", "--skip-confirmation", "--filename", o.Overlay}
+	for _, f := range o.ExtraOverlays {
+		args = append(args, "--filename", f)
+	}
 	if o.Revision != "" {
 		args = append(args, "--revision", o.Revision)
 	}

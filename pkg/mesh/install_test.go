@@ -30,6 +30,11 @@ func TestInstallArgsGolden(t *testing.T) {
 			want: "install --skip-confirmation --filename /repo/fixtures/istio/egress.yaml",
 		},
 		{
+			name: "ambient overlay after the egress one",
+			opts: InstallOptions{Overlay: "/repo/fixtures/istio/egress.yaml", ExtraOverlays: []string{"/repo/fixtures/istio/ambient.yaml"}},
+			want: "install --skip-confirmation --filename /repo/fixtures/istio/egress.yaml --filename /repo/fixtures/istio/ambient.yaml",
+		},
+		{
 			name: "everything",
 			opts: InstallOptions{
 				Overlay:          "/repo/fixtures/istio/egress.yaml",

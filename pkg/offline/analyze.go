@@ -52,7 +52,12 @@ func analyze(s *scenario.Scenario, b scenario.Bundle, cluster string) ([]Finding
 	if err := sa.AddTestReaderKubeSource(readers); err != nil {
 		return nil, nil, fmt.Errorf("loading the bundle into Istio's analyzer: %w", err)
 	}
+	// Analyze starts the sources' stores and the krt collections joining them,
+	// which run until this channel closes (storeCache.Run and memory.Controller.Run
+	// in pilot/pkg/config/aggregate and pilot/pkg/config/memory): left open, every
+	// step would leave 13 goroutines and ~2.7 MB of live heap behind.
 	cancel := make(chan struct{})
+	defer close(cancel)
 	res, err := sa.Analyze(cancel)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running Istio's analyzers: %w", err)

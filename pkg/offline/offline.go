@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/kube/krt"
 	istiolog "istio.io/istio/pkg/log"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -98,7 +99,19 @@ func (r StepResult) Trace() string {
 	return strings.Join(lines, "\n")
 }
 
-func init() { Quiet() }
+func init() {
+	Quiet()
+	// Every krt collection Istio builds registers itself with the debug handler
+	// it is given (maybeRegisterCollectionForDebugging, pkg/kube/krt/debug.go), and
+	// Istio's fakes give it krt.GlobalDebugHandler (pilot/test/xds/fake.go,
+	// pilot/pkg/networking/core/fake.go, pilot/pkg/config/aggregate/config.go),
+	// which only ever appends: the handler then keeps every fake discovery server
+	// and analyzer store of the process alive, ~2.6 MB per step. It serves istiod's
+	// /debug/krtz, which nothing here serves; nil is "no debugging" to krt, as
+	// istiod's own multicluster controller passes it (NewOptionsBuilder(stop, "",
+	// nil), pilot/pkg/serviceregistry/kube/controller/multicluster.go).
+	krt.GlobalDebugHandler = nil
+}
 
 // Quiet silences Istio's log scopes: istiod's generators log at info level on every
 // push, which would drown the harness's own output.
@@ -238,12 +251,16 @@ func applyNetwork(p Path, n Network) Path {
 	return p
 }
 
-// notObservable says why the offline tier cannot tell the step's route: a request
-// through an HTTP proxy (curl -x) goes where the proxy, a program outside Istio
-// and the cluster's NetworkPolicy, sends it.
+// notObservable says why the offline tier cannot tell the step's route: an
+// ambient client (ztunnel and waypoints are not simulated), or a request through
+// an HTTP proxy (curl -x), which goes where the proxy, a program outside Istio,
+// and the cluster's NetworkPolicy send it.
 func notObservable(s *scenario.Scenario, st scenario.Step) string {
-	if st.Request.Proxy != "" {
-		c := s.ClientFor(st.Request)
+	c := s.ClientFor(st.Request)
+	switch {
+	case c.Ambient():
+		return fmt.Sprintf("client %s in namespace %s is in ambient mode: the offline tier does not simulate ztunnel and waypoints yet", c.Workload, c.Namespace)
+	case st.Request.Proxy != "":
 		return fmt.Sprintf("client %s sends the request through the HTTP proxy %s (curl -x): its sidecar, if any, sees a connection to the proxy, and the proxy's own forwarding is outside Istio", c.Workload, st.Request.Proxy)
 	}
 	return ""

@@ -148,6 +148,7 @@ func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment,
 			KubernetesObjectString: kube,
 			MeshConfig:             meshConfig(w.Mesh),
 			KubeClientModifier:     installedGatewayAPICRDs,
+			KubeClientBuilder:      fakeKubeClient(t),
 		})
 		path, err = walk(fake, s, w, gateways, req, call, opts)
 	})

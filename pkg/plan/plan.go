@@ -8,10 +8,6 @@ package plan
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,17 +71,25 @@ type Inputs struct {
 	// External is "internet" or "cluster"; ExternalNotes say what hermetic mode sets up.
 	External      string
 	ExternalNotes []string
+	// GatewayAPI is the channel of the Gateway API CRDs a scenario needs; empty:
+	// none needs them.
+	GatewayAPI string
 	// Skip maps a scenario to the reason it will be skipped (hermetic mode cannot
 	// serve it, skip list); it still appears in the plan, marked.
 	Skip map[string]string
+	// Adapt maps a scenario to the copy the run applies (hermetic mode).
+	Adapt map[string]Adapted
 	// CurlTimeout is the probe's --max-time; Converge and Consecutive describe
 	// when a step passes.
 	CurlTimeout time.Duration
 	Converge    time.Duration
 	Consecutive int
 	Scenarios   []*scenario.Scenario
-	// NewRequestID makes the request ids shown; default probe.NewRequestID.
-	NewRequestID func() string
+	// Cumulative: every step applies the scenario's whole bundle as of that step,
+	// and the first removes what an earlier phase left. The upgrade gate proves
+	// each scenario once per phase on one cluster, and a step after a failed one
+	// must still find the bundle it builds on.
+	Cumulative bool
 }
 
 // ClusterInputs describes the cluster part of a plan.
@@ -99,134 +103,118 @@ type ClusterInputs struct {
 	Preload []string
 }
 
-// Render writes the plan for people: every command and manifest the run uses.
-func Render(w io.Writer, in Inputs) error {
+// Render writes the plan for people: every command and manifest the run uses,
+// each request shown with an id from newID (nil: probe.NewRequestID).
+func (pl *Plan) Render(w io.Writer, newID func() string) error {
 	p := &printer{w: w}
 	p.h1("egress-conformance cluster-tier plan (DRY_RUN: nothing is created)")
-	p.kv("run id", in.RunID)
+	p.kv("run id", pl.RunID)
 
 	p.h2("Cluster")
-	p.kv("mode", in.Cluster.Mode)
-	p.kv("name", in.Cluster.Name)
-	if in.Cluster.NodeImage != "" {
-		p.kv("node image", in.Cluster.NodeImage)
+	p.kv("mode", pl.Cluster.Mode)
+	p.kv("name", pl.Cluster.Name)
+	if pl.Cluster.NodeImage != "" {
+		p.kv("node image", pl.Cluster.NodeImage)
 	}
-	p.kv("afterwards", in.Cluster.Keep)
-	if len(in.Cluster.Preload) > 0 {
-		p.kv("preload images", strings.Join(in.Cluster.Preload, " "))
+	p.kv("afterwards", pl.Cluster.Keep)
+	if len(pl.Cluster.Preload) > 0 {
+		p.kv("preload images", strings.Join(pl.Cluster.Preload, " "))
 	}
-	if in.Cluster.KindConfig != "" {
-		p.block("kind config", in.Cluster.KindConfig)
+	if pl.Cluster.KindConfig != "" {
+		p.block("kind config", pl.Cluster.KindConfig)
 	}
 
 	p.h2("Istio")
-	p.kv("version", in.IstioVersion)
-	p.kv("istioctl", in.Istioctl)
-	p.kv("install", mesh.FormatCommand("istioctl", in.InstallArgs))
+	p.kv("version", pl.Istio.Version)
+	p.kv("istioctl", pl.Istio.Istioctl)
+	p.kv("install", mesh.FormatCommand("istioctl", pl.Istio.InstallArgs))
 	p.kv("wait for", "Deployments istiod and istio-egressgateway Available, their pods Ready")
-	if in.OfflineIstio != "" {
-		p.kv("offline tier simulates", "Istio "+in.OfflineIstio)
-		if w := mesh.OfflineDivergence(in.IstioVersion, in.OfflineIstio); w != "" {
+	if pl.Istio.Offline != "" {
+		p.kv("offline tier simulates", "Istio "+pl.Istio.Offline)
+		if w := mesh.OfflineDivergence(pl.Istio.Version, pl.Istio.Offline); w != "" {
 			p.kv("warning", w)
 		}
 	}
 
 	p.h2("External")
-	p.kv("mode", in.External)
-	for _, n := range in.ExternalNotes {
+	p.kv("mode", pl.External)
+	for _, n := range pl.ExternalNotes {
 		p.line("  - " + n)
 	}
+
+	p.h2("Bring-up")
+	p.stages(pl.BringUp)
 
 	if p.err != nil {
 		return p.err
 	}
-	return RenderScenarios(w, in)
+	if err := pl.RenderScenarios(w, newID); err != nil {
+		return err
+	}
+	p.h2("Tear-down (every stage runs whatever the others did)")
+	p.stages(pl.TearDown)
+	return p.err
+}
+
+// StageLine is how the plan prints bring-up or tear-down stage i (0-based), and
+// how a run records running it.
+func StageLine(i int, st Stage) string { return fmt.Sprintf("%d. %s", i+1, st.Says) }
+
+func (p *printer) stages(ss []Stage) {
+	for i, st := range ss {
+		p.line(StageLine(i, st))
+	}
 }
 
 // RenderScenarios writes the part of the plan that does not depend on how the
 // mesh got there: the convergence rule, then per scenario its namespaces, clients,
 // and per step the manifests applied, the exact probe and the expectation. Render
-// ends with it; the upgrade gate prints it once for every phase it proves.
-func RenderScenarios(w io.Writer, in Inputs) error {
-	newID := in.NewRequestID
+// includes it; the upgrade gate prints it once for every phase it proves.
+func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 	if newID == nil {
 		newID = probe.NewRequestID
 	}
 	p := &printer{w: w}
+	c := pl.Convergence
 	p.h2("Convergence")
 	p.line(fmt.Sprintf("A step passes when its expectation holds for %d consecutive probes within %s; curl --max-time %s.",
-		in.Consecutive, in.Converge, in.CurlTimeout))
+		c.Consecutive, c.Within, c.Curl))
 
-	for _, s := range in.Scenarios {
+	for _, sp := range pl.Scenarios {
+		s := sp.Scenario
 		p.h2("Scenario " + s.Name)
-		if reason, ok := in.Skip[s.Name]; ok {
-			p.kv("SKIPPED", reason)
+		if sp.Skip != "" {
+			p.kv("SKIPPED", sp.Skip)
 			continue
 		}
 		p.kv("labels", strings.Join(s.Labels, ", "))
 		p.kv("outbound policy", string(s.Mesh.OutboundTrafficPolicy))
-		for _, c := range s.ClientRefs() {
-			injection := "istio-injection=enabled, "
-			if !s.InjectedNamespace(c.Namespace) {
-				injection = "no injection label (only clients without a sidecar live here), "
-			}
-			p.kv("namespace", c.Namespace+"  (labels "+injection+"egress-conformance.io/run="+in.RunID+")")
-			sc, err := mesh.Sidecar(c.Namespace, string(s.Mesh.OutboundTrafficPolicy))
-			if err != nil {
-				return fmt.Errorf("scenario %s: %w", s.Name, err)
-			}
-			y, err := kubeyaml.Marshal(sc)
+		for _, n := range sp.Namespaces {
+			p.line(n.Line())
+			y, err := kubeyaml.Marshal(n.Sidecar)
 			if err != nil {
 				return err
 			}
 			p.block("  harness Sidecar", string(y))
-			if a := s.AnnotationsOf(c); len(a) > 0 {
-				var kv []string
-				for _, k := range slices.Sorted(maps.Keys(a)) {
-					kv = append(kv, k+": "+strconv.Quote(a[k]))
-				}
-				p.kv("  client "+c.Name+" pod annotations", strings.Join(kv, ", "))
-			}
-			if c.Injected {
-				p.kv("  client", "fixtures/workloads/"+c.Workload+".yaml (Ready with container istio-proxy)")
-			} else {
-				p.kv("  client "+c.Name, "fixtures/workloads/"+c.Workload+".yaml without a sidecar (pod template label and annotation "+
-					scenario.InjectAnnotation+`: "false"; Ready without container istio-proxy)`)
-			}
+			p.line(n.ClientLine())
 		}
-		for i, st := range s.Steps {
-			p.h3(fmt.Sprintf("step %d: %s", i+1, st.Name))
-			added, deleted := s.StepChanges(i)
-			for _, o := range deleted {
-				ns := o.Namespace
-				if ns == "" {
-					ns = s.Namespace()
-				}
-				p.kv("delete", fmt.Sprintf("%s:%d  %s %s/%s (only if labelled egress-conformance.io/run=%s; its UID as a precondition)", o.File, o.Line, o.Kind, ns, o.Name, in.RunID))
-			}
-			if len(added) == 0 {
+		for _, st := range sp.Steps {
+			p.h3(fmt.Sprintf("step %d: %s", st.Index+1, st.Name()))
+			if len(st.Actions) == 0 {
 				p.line("apply: nothing (the step only probes)")
 			}
-			for _, o := range added {
-				ns := o.Namespace
-				if ns == "" {
-					ns = s.Namespace()
+			for _, a := range st.Actions {
+				for i, l := range a.Lines() {
+					if i < len(a.Objects) {
+						p.block(l, string(a.Objects[i].YAML))
+					} else {
+						p.line(l)
+					}
 				}
-				p.block(fmt.Sprintf("apply %s:%d  %s %s/%s", o.File, o.Line, o.Kind, ns, o.Name), string(o.YAML))
 			}
-			c := s.ClientFor(st.Request)
-			prober := probe.Prober{Namespace: c.Namespace, Pod: "deploy/" + c.Workload, Container: c.Workload}
-			p.kv("probe", prober.Describe(probe.Request{URL: st.Request.URL, RequestID: newID(), Timeout: in.CurlTimeout, Options: st.Request.CurlArgs()}))
-			var gws []string
-			for _, g := range Gateways(s, st) {
-				gws = append(gws, fmt.Sprintf("%s (pods %s in %s)", g.Host, g.Selector, g.Namespace))
-			}
-			if c.Injected {
-				p.kv("evidence", "client sidecar's istio-proxy log; gateway logs of "+strings.Join(gws, "; "))
-			} else {
-				p.kv("evidence", "curl's result (the client has no sidecar); gateway logs of "+strings.Join(gws, "; "))
-			}
-			exp, err := yaml.Marshal(st.Expect)
+			p.line(st.ProbeLine(newID()))
+			p.line(st.evidenceLine())
+			exp, err := yaml.Marshal(st.Step.Expect)
 			if err != nil {
 				return err
 			}
@@ -234,16 +222,6 @@ func RenderScenarios(w io.Writer, in Inputs) error {
 		}
 	}
 	return p.err
-}
-
-// sortedSkips lists skip reasons in a stable order, for reports.
-func sortedSkips(skip map[string]string) []string {
-	var out []string
-	for k, v := range skip {
-		out = append(out, k+": "+v)
-	}
-	sort.Strings(out)
-	return out
 }
 
 type printer struct {

@@ -18,10 +18,11 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 )
 
-// ID returns the run id: $RUN_ID when set (CI sets it to tie reports to a job),
-// else the UTC time and the tier, which sorts and says what ran.
-func ID(tier string, now time.Time) string {
-	if id := strings.TrimSpace(os.Getenv("RUN_ID")); id != "" {
+// ID returns the run id: given, the value of RUN_ID (CI sets it to tie reports to
+// a job; settings.RunID reads it), else the UTC time and the tier, which sorts
+// and says what ran.
+func ID(given, tier string, now time.Time) string {
+	if id := strings.TrimSpace(given); id != "" {
 		return id
 	}
 	return now.UTC().Format("20060102-150405") + "-" + tier

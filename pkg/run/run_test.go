@@ -12,12 +12,10 @@ import (
 
 func TestID(t *testing.T) {
 	now := time.Date(2026, 11, 25, 20, 42, 41, 0, time.UTC)
-	t.Setenv("RUN_ID", "")
-	if got := ID("offline", now); got != "20261125-204241-offline" {
+	if got := ID("", "offline", now); got != "20261125-204241-offline" {
 		t.Errorf("ID = %q", got)
 	}
-	t.Setenv("RUN_ID", " gh-123-1.31.4 ")
-	if got := ID("offline", now); got != "gh-123-1.31.4" {
+	if got := ID(" gh-123-1.31.4 ", "offline", now); got != "gh-123-1.31.4" {
 		t.Errorf("ID with RUN_ID = %q", got)
 	}
 }

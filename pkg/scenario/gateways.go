@@ -40,6 +40,13 @@ func (g GatewayAPIGateway) Host() string {
 // GatewayAPIGateways lists the bundle's Gateways of class istio, in bundle order;
 // a Gateway that names no namespace is in defaultNamespace, as the tiers apply it.
 func (b Bundle) GatewayAPIGateways(defaultNamespace string) []GatewayAPIGateway {
+	return b.GatewaysOfClass(defaultNamespace, IstioGatewayClass)
+}
+
+// GatewaysOfClass lists the bundle's Kubernetes Gateways of gatewayClassName
+// class (istio, istio-waypoint…), in bundle order, each in the namespace the
+// tiers apply it to: its own, else the apply entry's, else defaultNamespace.
+func (b Bundle) GatewaysOfClass(defaultNamespace, class string) []GatewayAPIGateway {
 	var out []GatewayAPIGateway
 	for _, o := range b {
 		if o.Kind != "Gateway" || !strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
@@ -52,10 +59,13 @@ func (b Bundle) GatewayAPIGateways(defaultNamespace string) []GatewayAPIGateway 
 				Listeners        []GatewayListener
 			}
 		}
-		if err := kubeyaml.Unmarshal(o.YAML, &gw); err != nil || gw.Spec.GatewayClassName != IstioGatewayClass {
+		if err := kubeyaml.Unmarshal(o.YAML, &gw); err != nil || gw.Spec.GatewayClassName != class {
 			continue
 		}
 		ns := gw.Metadata.Namespace
+		if ns == "" {
+			ns = o.Namespace
+		}
 		if ns == "" {
 			ns = defaultNamespace
 		}

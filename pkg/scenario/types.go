@@ -20,18 +20,39 @@ const (
 type Route string
 
 const (
-	// RouteDirect: the client's sidecar sends the request straight to the external host.
+	// RouteDirect: the client's sidecar (an ambient client: ztunnel) sends the
+	// request straight to the external host.
 	RouteDirect Route = "direct"
 	// RouteEgressGateway: the client's sidecar sends it to the egress gateway, which
 	// sends it to the external host.
 	RouteEgressGateway Route = "egress-gateway"
+	// RouteWaypoint: the request passes a waypoint proxy (ambient mode: the
+	// ServiceEntry's host, or its namespace, uses a waypoint), which sends it to
+	// the external host.
+	RouteWaypoint Route = "waypoint"
 	// RouteBlocked: the request never leaves the mesh (block_all route, BlackHoleCluster,
 	// an authorization denial, or no route at all).
 	RouteBlocked Route = "blocked"
 )
 
 // Routes lists the valid Route values in the order they are documented.
-var Routes = []Route{RouteDirect, RouteEgressGateway, RouteBlocked}
+var Routes = []Route{RouteDirect, RouteEgressGateway, RouteWaypoint, RouteBlocked}
+
+// DataPlane is how a client's traffic enters Istio's data plane.
+type DataPlane string
+
+const (
+	// Sidecar: the client's pod runs Istio's sidecar (its namespace is labelled
+	// for injection). The default, and v1alpha1's only mode before ambient.
+	Sidecar DataPlane = "sidecar"
+	// Ambient: the client's pod runs no sidecar; its namespace is labelled
+	// istio.io/dataplane-mode=ambient, ztunnel on its node carries its
+	// connections, and a waypoint, where the destination uses one, its requests.
+	Ambient DataPlane = "ambient"
+)
+
+// DataPlanes lists the valid DataPlane values in the order they are documented.
+var DataPlanes = []DataPlane{Sidecar, Ambient}
 
 // OutboundTrafficPolicy is the mesh's outboundTrafficPolicy.mode.
 type OutboundTrafficPolicy string
@@ -50,6 +71,9 @@ type Scenario struct {
 	Source      string   `yaml:"source"`
 	Labels      []string `yaml:"labels"`
 	Mesh        Mesh     `yaml:"mesh"`
+	// DataPlane is the data-plane mode of the scenario's clients: sidecar (the
+	// default) or ambient. A client may override it (ExtraClient.DataPlane).
+	DataPlane DataPlane `yaml:"dataPlane"`
 	// Client is the workload under fixtures/workloads/ that sends requests, in the
 	// scenario's own namespace, unless a step's request names another client.
 	Client string `yaml:"client"`
@@ -86,6 +110,11 @@ type ExtraClient struct {
 	// scenario can state a sidecar that lets traffic around it
 	// (SidecarAnnotations). Only for an injected client.
 	Annotations map[string]string `yaml:"annotations,omitempty"`
+	// DataPlane overrides the scenario's dataPlane for this client, so that a
+	// sidecar client and an ambient client can send the same request side by
+	// side. Clients of different data planes never share a namespace: the
+	// namespace's labels decide both injection and ambient enrolment.
+	DataPlane DataPlane `yaml:"dataPlane"`
 }
 
 // SidecarAnnotations are the pod annotations a client may carry: the ones users
@@ -102,8 +131,11 @@ type ClientRef struct {
 	Name      string
 	Workload  string
 	Namespace string
-	// Injected: the client runs Istio's sidecar (the scenario's own client always does).
+	// Injected: the client runs Istio's sidecar (a sidecar client does unless it
+	// says injected: false; an ambient client never does).
 	Injected bool
+	// DataPlane is the client's own mode, the scenario's unless it overrides it.
+	DataPlane DataPlane
 }
 
 // AnnotationsOf are the pod annotations client c declares (ExtraClient.Annotations;
@@ -121,13 +153,17 @@ func (s *Scenario) AnnotationsOf(c ClientRef) map[string]string {
 	return nil
 }
 
+// Ambient tells whether the client is in ambient mode.
+func (c ClientRef) Ambient() bool { return c.DataPlane == Ambient }
+
 // InjectAnnotation is the pod annotation that keeps Istio's injection webhook
 // from adding a sidecar to one pod of an injected namespace.
 const InjectAnnotation = "sidecar.istio.io/inject"
 
 // Clients lists every client of the scenario, its own first.
 func (s *Scenario) ClientRefs() []ClientRef {
-	refs := []ClientRef{{Workload: s.Client, Namespace: s.Namespace(), Injected: true}}
+	dp := s.dataPlane()
+	refs := []ClientRef{{Workload: s.Client, Namespace: s.Namespace(), Injected: dp == Sidecar, DataPlane: dp}}
 	for _, c := range s.Clients {
 		refs = append(refs, s.clientRef(c))
 	}
@@ -135,7 +171,12 @@ func (s *Scenario) ClientRefs() []ClientRef {
 }
 
 func (s *Scenario) clientRef(c ExtraClient) ClientRef {
-	r := ClientRef{Name: c.Name, Workload: c.Workload, Namespace: c.Namespace, Injected: c.Injected == nil || *c.Injected}
+	dp := c.DataPlane
+	if dp == "" {
+		dp = s.dataPlane()
+	}
+	r := ClientRef{Name: c.Name, Workload: c.Workload, Namespace: c.Namespace, DataPlane: dp,
+		Injected: dp == Sidecar && (c.Injected == nil || *c.Injected)}
 	if r.Workload == "" {
 		r.Workload = s.Client
 	}
@@ -143,6 +184,38 @@ func (s *Scenario) clientRef(c ExtraClient) ClientRef {
 		r.Namespace = s.Namespace() + "-" + c.Name
 	}
 	return r
+}
+
+// dataPlane is the scenario's mode; the loader defaults it to sidecar, and a
+// Scenario built in Go without it means the same.
+func (s *Scenario) dataPlane() DataPlane {
+	if s.DataPlane == "" {
+		return Sidecar
+	}
+	return s.DataPlane
+}
+
+// AmbientNamespace tells whether the harness labels ns
+// istio.io/dataplane-mode=ambient: when an ambient client lives there (the
+// loader refuses a namespace shared by clients of different data planes).
+func (s *Scenario) AmbientNamespace(ns string) bool {
+	for _, c := range s.ClientRefs() {
+		if c.Namespace == ns && c.Ambient() {
+			return true
+		}
+	}
+	return false
+}
+
+// Ambient tells whether any client of the scenario is in ambient mode: the
+// cluster then needs ambient's components (istio-cni, ztunnel).
+func (s *Scenario) Ambient() bool {
+	for _, c := range s.ClientRefs() {
+		if c.Ambient() {
+			return true
+		}
+	}
+	return false
 }
 
 // InjectedNamespace tells whether the harness labels ns for sidecar injection:
@@ -260,6 +333,12 @@ type Expect struct {
 	SidecarLog *LogExpect `yaml:"sidecarLog,omitempty"`
 	// GatewayLog is the egress gateway's line for the request, or Absent.
 	GatewayLog *LogExpect `yaml:"gatewayLog,omitempty"`
+	// WaypointLog is the waypoint's line for the request, or Absent. A waypoint
+	// is Envoy with Istio's access-log format, so the fields are the gateway's.
+	WaypointLog *LogExpect `yaml:"waypointLog,omitempty"`
+	// ZtunnelLog is the line of the ztunnel on an ambient client's node for the
+	// probe's connection, or Absent (ZtunnelLogExpect; cluster tier only).
+	ZtunnelLog *ZtunnelLogExpect `yaml:"ztunnelLog,omitempty"`
 }
 
 // OriginFirstClient is the only symbolic value Origin.First takes: the client pod's IP.

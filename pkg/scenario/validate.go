@@ -93,6 +93,14 @@ func validate(s *Scenario, d *fieldDecoder, opts Options, p *problems) {
 		v.add(path, "%q is not one of %s, %s", s.Mesh.OutboundTrafficPolicy, AllowAny, RegistryOnly)
 	}
 
+	switch s.DataPlane {
+	case "":
+		s.DataPlane = Sidecar
+	case Sidecar, Ambient:
+	default:
+		v.add("dataPlane", "%q is not one of %s", s.DataPlane, dataPlaneList())
+	}
+
 	v.client(opts)
 
 	if len(s.Steps) == 0 {
@@ -186,9 +194,17 @@ func (v *validator) client(opts Options) {
 			switch {
 			case !slices.Contains(SidecarAnnotations, k):
 				v.add(ap, "%q is not an annotation the harness sets; one of %s", k, strings.Join(SidecarAnnotations, ", "))
-			case c.Injected != nil && !*c.Injected:
-				v.add(ap, "the client runs without a sidecar (injected: false): there is no interception to change")
+			case c.Injected != nil && !*c.Injected, s.clientRef(c).Ambient():
+				v.add(ap, "the client runs without a sidecar (injected: false, or ambient): there is no interception to change")
 			}
+		}
+		switch c.DataPlane {
+		case "", Sidecar, Ambient:
+			if c.Injected != nil && s.clientRef(c).Ambient() {
+				v.add(joinPath(cp, "injected"), "an ambient client never runs a sidecar; injected is for sidecar clients (leave it out, or set dataPlane: %s)", Sidecar)
+			}
+		default:
+			v.add(joinPath(cp, "dataPlane"), "%q is not one of %s", c.DataPlane, dataPlaneList())
 		}
 	}
 
@@ -209,6 +225,48 @@ func (v *validator) client(opts Options) {
 		}
 		placed[k] = indexPath("clients", i)
 	}
+
+	// A namespace's labels enrol all its pods: istio-injection=enabled for
+	// sidecars, istio.io/dataplane-mode=ambient for ambient. One namespace
+	// cannot hold clients of both modes without one of them being what it
+	// does not say.
+	modes := map[string]string{s.Namespace(): "client"}
+	if s.DataPlane != Sidecar && s.DataPlane != Ambient {
+		return // already reported
+	}
+	for i, c := range s.Clients {
+		if c.DataPlane != "" && c.DataPlane != Sidecar && c.DataPlane != Ambient {
+			continue // already reported
+		}
+		r := s.clientRef(c)
+		path := indexPath("clients", i)
+		first, seen := modes[r.Namespace]
+		if !seen {
+			modes[r.Namespace] = path
+			continue
+		}
+		if other := v.clientAt(first); other.DataPlane != r.DataPlane {
+			v.add(path, "%s client in namespace %s, which holds %s client %s (line %d): clients of different data planes need namespaces of their own, since the namespace's label enrols its pods", r.DataPlane, r.Namespace, other.DataPlane, first, v.d.lineOf(first))
+		}
+	}
+}
+
+// clientAt resolves "client" or "clients[i]" to its ClientRef.
+func (v *validator) clientAt(path string) ClientRef {
+	refs := v.s.ClientRefs()
+	var i int
+	if _, err := fmt.Sscanf(path, "clients[%d]", &i); err == nil {
+		return refs[i+1]
+	}
+	return refs[0]
+}
+
+func dataPlaneList() string {
+	out := make([]string, len(DataPlanes))
+	for i, d := range DataPlanes {
+		out[i] = string(d)
+	}
+	return strings.Join(out, ", ")
 }
 
 // reservedNamespaces are namespaces a client must not claim: the harness
@@ -380,16 +438,37 @@ func (v *validator) expect(i int) {
 	}
 	checkLog("sidecarLog", e.SidecarLog)
 	checkLog("gatewayLog", e.GatewayLog)
+	checkLog("waypointLog", e.WaypointLog)
 
-	if g := e.GatewayLog; g != nil && routeOK {
-		gp := field("gatewayLog")
-		switch {
-		case e.Route == RouteDirect && !g.Absent:
-			v.add(gp, "a gateway line contradicts route direct: a direct request never passes the egress gateway (write gatewayLog: %s)", AbsentValue)
-		case e.Route == RouteEgressGateway && g.Absent:
-			v.add(gp, "%s contradicts route egress-gateway: the request passes the gateway, which logs it", AbsentValue)
+	validateZtunnelLog(v.add, field, s.ClientFor(s.Steps[i].Request), e.Route, routeOK, e.ZtunnelLog)
+	if e.SidecarLog != nil {
+		if c := s.ClientFor(s.Steps[i].Request); c.Ambient() {
+			v.add(field("sidecarLog"), "client %s is in ambient mode and runs no sidecar, so there is no sidecar line (state waypointLog for the waypoint's)", clientName(c))
 		}
 	}
+	if routeOK {
+		// A proxy's line must be absent on a direct route, and present on the
+		// route through that proxy, which logs every request it handles.
+		proxyLine := func(name, who string, through Route, l *LogExpect) {
+			switch {
+			case l == nil:
+			case e.Route == RouteDirect && !l.Absent:
+				v.add(field(name), "a %s line contradicts route direct: a direct request never passes the %s (write %s: %s)", who, who, name, AbsentValue)
+			case e.Route == through && l.Absent:
+				v.add(field(name), "%s contradicts route %s: the request passes the %s, which logs it", AbsentValue, through, who)
+			}
+		}
+		proxyLine("gatewayLog", "gateway", RouteEgressGateway, e.GatewayLog)
+		proxyLine("waypointLog", "waypoint", RouteWaypoint, e.WaypointLog)
+	}
+}
+
+// clientName names a client in messages: its name, or "client" for the scenario's own.
+func clientName(c ClientRef) string {
+	if c.Name == "" {
+		return "client"
+	}
+	return c.Name
 }
 
 func isRoute(r Route) bool {

@@ -52,6 +52,27 @@ type Run struct {
 	Timeouts runner.Timeouts
 	// Skip maps scenario names to why they are skipped (SKIP_FILE).
 	Skip map[string]string
+	// Go is GO, the go command (default "go"): it finds the Gateway API's and
+	// Istio's modules, whose CRDs the run installs (deploy.Modules).
+	Go string
+}
+
+// Variables read here besides those of pkg/cluster, pkg/mesh and pkg/external.
+const (
+	// EnvRunID names the run (CI ties reports to a job with it).
+	EnvRunID = "RUN_ID"
+	// EnvGo is the go command the Makefile uses.
+	EnvGo = "GO"
+)
+
+// Getenv reads the process environment. Every variable of the harness is read
+// through it, or through a getenv it was handed, so that tests can give any
+// environment and `grep os.Getenv` finds this package only.
+func Getenv(name string) string { return os.Getenv(name) }
+
+// RunID is the run id: RUN_ID, else the time and the tier (run.ID).
+func RunID(getenv func(string) string, tier string, now time.Time) string {
+	return run.ID(getenv(EnvRunID), tier, now)
 }
 
 // FromEnv reads the shared settings; tier names the run id's suffix.
@@ -63,7 +84,8 @@ func FromEnv(getenv func(string) string, tier string, f Flags) (Run, error) {
 	}
 	r.Scenarios = FirstOf(f.Scenarios, getenv("SCENARIOS"), filepath.Join(r.Root, "scenarios"))
 	r.Reports = f.Reports
-	r.RunID = run.ID(tier, time.Now())
+	r.RunID = RunID(getenv, tier, time.Now())
+	r.Go = FirstOf(getenv(EnvGo), "go")
 	if r.DryRun, err = Bool(getenv, "DRY_RUN"); err != nil {
 		return r, err
 	}

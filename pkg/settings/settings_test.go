@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +61,59 @@ func TestSkipFileAndReason(t *testing.T) {
 	}
 	if _, err := ReadSkipFile(p); err == nil || !strings.Contains(err.Error(), "must say why") {
 		t.Errorf("a skip without a reason: %v", err)
+	}
+}
+
+// RUN_ID and GO are read through the getenv FromEnv is given, like every other
+// variable, not from the process environment behind its back.
+func TestFromEnvReadsRunIDAndGo(t *testing.T) {
+	t.Setenv("RUN_ID", "from-the-process")
+	r, err := FromEnv(env(map[string]string{"RUN_ID": " gh-7 ", "GO": "/opt/go/bin/go"}), "cluster", Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RunID != "gh-7" || r.Go != "/opt/go/bin/go" {
+		t.Errorf("RunID %q Go %q", r.RunID, r.Go)
+	}
+	if r, _ := FromEnv(env(nil), "cluster", Flags{}); !strings.HasSuffix(r.RunID, "-cluster") || r.Go != "go" {
+		t.Errorf("defaults: RunID %q Go %q", r.RunID, r.Go)
+	}
+}
+
+// The process environment is read in this package only: `grep os.Getenv` finds
+// nothing else outside tests.
+func TestEnvironmentReadHereOnly(t *testing.T) {
+	root := filepath.Join("..", "..")
+	var stray []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != root || d.Name() == "testdata" || d.Name() == "reports") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() && d.Name() == "settings" && filepath.Base(filepath.Dir(p)) == "pkg" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || filepath.Dir(p) == "." {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			code, _, _ := strings.Cut(l, "//")
+			if strings.Contains(code, "os.Getenv") || strings.Contains(code, "os.LookupEnv") {
+				stray = append(stray, fmt.Sprintf("%s:%d", p, i+1))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stray) > 0 {
+		t.Errorf("the process environment is read outside pkg/settings: %s", strings.Join(stray, ", "))
 	}
 }

@@ -380,7 +380,9 @@ type RenderInputs struct {
 	ProbeCommand string
 	ProbeEvery   string
 	// Scenarios are rendered once with pkg/plan: every phase proves them alike.
-	Scenarios plan.Inputs
+	Scenarios *plan.Plan
+	// NewRequestID makes the request ids shown; nil: probe.NewRequestID.
+	NewRequestID func() string
 }
 
 // Render writes the whole upgrade plan for people: preflight, versions, per
@@ -450,7 +452,7 @@ func (p Plan) Render(w io.Writer, in RenderInputs) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	return plan.RenderScenarios(w, in.Scenarios)
+	return in.Scenarios.RenderScenarios(w, in.NewRequestID)
 }
 
 // ClientDeployments lists namespace/name of every client Deployment of the

@@ -237,8 +237,8 @@ func TestRenderPlan(t *testing.T) {
 		KindConfig:   func(name string) (string, error) { return "kind: Cluster\nname: " + name + "\n", nil },
 		Istioctl:     map[string]string{"1.30.8": "/cache/1.30.8/istioctl", "1.31.4": "/cache/1.31.4/istioctl"},
 		ProbeCommand: "kubectl exec … curl", ProbeEvery: "1s",
-		Scenarios: plan.Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all,
-			NewRequestID: func() string { return "00000000-0000-4000-8000-000000000001" }},
+		Scenarios:    scenarioPlan(t, plan.Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Converge: time.Minute, Consecutive: 3, Scenarios: all}),
+		NewRequestID: func() string { return "00000000-0000-4000-8000-000000000001" },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,4 +270,13 @@ func TestRenderPlan(t *testing.T) {
 	if t.Failed() {
 		t.Log(out)
 	}
+}
+
+func scenarioPlan(t *testing.T, in plan.Inputs) *plan.Plan {
+	t.Helper()
+	p, err := plan.Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

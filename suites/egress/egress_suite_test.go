@@ -12,8 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -29,11 +27,14 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
 
@@ -41,6 +42,7 @@ import (
 // package comment), so plain variables are enough.
 var suite struct {
 	cfg       config
+	prepared  engine.Prepared
 	provider  *cluster.Provider
 	envCfg    *envconf.Config
 	mesh      *mesh.Mesh
@@ -58,7 +60,7 @@ var suite struct {
 
 func TestEgress(t *testing.T) {
 	RegisterFailHandler(Fail)
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(settings.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +69,13 @@ func TestEgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The plan is computed once; DRY_RUN prints it, and the run below executes it.
+	if suite.prepared, err = engine.Prepare(cfg.Run, cfg.mesh, scenarios); err != nil {
+		t.Fatal(err)
+	}
+	pl := suite.prepared.Plan
 	if cfg.DryRun {
-		if err := printPlan(cfg, scenarios); err != nil {
+		if err := pl.Render(os.Stdout, nil); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -83,11 +90,14 @@ func TestEgress(t *testing.T) {
 
 	// One process (see the package comment): bring-up connects the clients itself.
 	BeforeSuite(func(ctx SpecContext) {
-		suite.outcome.Guard("bring-up", func() { bringUp(ctx, scenarios) })
+		suite.outcome.Guard("bring-up", func() {
+			Expect(bringUpStages().BringUp(ctx, pl.BringUp, func(l string) { By(l) })).To(Succeed())
+		})
 	}, NodeTimeout(nodes().BringUp))
 
 	AfterSuite(func(ctx SpecContext) {
-		tearDown(ctx)
+		By("tearing down")
+		Expect(tearDownStages().TearDown(ctx, pl.TearDown, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) })).To(Succeed())
 	}, NodeTimeout(nodes().TearDown))
 
 	ReportAfterSuite("reports", func(r Report) {
@@ -96,143 +106,169 @@ func TestEgress(t *testing.T) {
 		fmt.Fprintf(os.Stderr, "reports written to %s\n", suite.reportDir)
 	})
 
-	for _, s := range scenarios {
-		describeScenario(s)
+	for _, sp := range pl.Scenarios {
+		describeScenario(sp)
 	}
 	RunSpecs(t, "egress cluster tier")
 }
 
-// bringUp creates (or reuses, or connects to) the cluster and installs Istio, or
-// uses the mesh an existing cluster has (engine.DecideMesh).
-func bringUp(ctx context.Context, scenarios []*scenario.Scenario) {
+// bringUpStages are how this suite runs the plan's bring-up stages.
+func bringUpStages() engine.Stages {
 	cfg := suite.cfg
-	var err error
-	suite.provider, err = cluster.NewProvider(cfg.Cluster)
-	Expect(err).NotTo(HaveOccurred())
-	p, err := suite.provider.Plan()
-	Expect(err).NotTo(HaveOccurred())
-
-	if p.Mode != cluster.ModeExisting {
-		By("checking that Docker is usable")
-		Expect(cluster.CheckDocker(ctx)).To(Succeed())
+	p := suite.prepared.ClusterPlan
+	var istioctl mesh.Istioctl
+	return engine.Stages{
+		plan.StageDocker: cluster.CheckDocker,
+		plan.StageCluster: func(ctx context.Context) error {
+			var err error
+			if suite.provider, err = cluster.NewProvider(withTimeouts(cfg.Cluster)); err != nil {
+				return err
+			}
+			kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
+			if err != nil {
+				return err
+			}
+			suite.envCfg = envconf.New()
+			if _, err = envfuncs.CreateClusterWithConfig(suite.provider, suite.provider.Name(), kindConfig)(ctx, suite.envCfg); err != nil {
+				return fmt.Errorf("creating the cluster: %w", err)
+			}
+			return connect(suite.envCfg.KubeconfigFile(), p)
+		},
+		plan.StagePreload: func(ctx context.Context) error {
+			return engine.PreloadImages(ctx, suite.provider.LoadImage, suite.prepared.Plan.Cluster.Preload)
+		},
+		plan.StageIstioctl: func(ctx context.Context) (err error) {
+			istioctl, err = mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
+			return err
+		},
+		plan.StageIstio: func(ctx context.Context) error {
+			overlay, err := mesh.DefaultOverlay()
+			if err != nil {
+				return err
+			}
+			opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: suite.envCfg.KubeconfigFile()}
+			if p.Mode == cluster.ModeExisting {
+				opts.Context = p.Context
+			}
+			suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: timeouts().Mesh, Out: GinkgoWriter}
+			found, err := mesh.Discover(ctx, suite.kube)
+			if err != nil {
+				return err
+			}
+			decision := engine.DecideMesh(p.Mode, found)
+			fmt.Fprintf(GinkgoWriter, "istio: %s\n", decision.Why)
+			if decision.Install {
+				if err := suite.mesh.Install(ctx); err != nil {
+					return err
+				}
+				return suite.mesh.WaitReady(ctx, suite.kube)
+			}
+			// An existing cluster's own mesh is what the team wants tested: use it as
+			// it is (its revision's injection label, its istiod, if any is here),
+			// never reinstall or uninstall it.
+			if suite.cluster.Injection, err = found.InjectionLabels(); err != nil {
+				return err
+			}
+			return mesh.WaitDeployments(ctx, suite.kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)
+		},
+		plan.StageGatewayAPICRDs: func(ctx context.Context) error {
+			var run []*scenario.Scenario
+			for _, sp := range suite.prepared.Plan.Scenarios {
+				if sp.Skip == "" {
+					run = append(run, sp.Scenario)
+				}
+			}
+			src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(run))
+			if err != nil {
+				return err
+			}
+			_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.RunID)
+			return err
+		},
+		plan.StageExternal: func(ctx context.Context) error {
+			return suite.prepared.Standin.Install(ctx, suite.kube, externalOptions())
+		},
 	}
-
-	By(fmt.Sprintf("bringing up the cluster (%s)", p))
-	kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
-	Expect(err).NotTo(HaveOccurred())
-	suite.envCfg = envconf.New()
-	_, err = envfuncs.CreateClusterWithConfig(suite.provider, suite.provider.Name(), kindConfig)(ctx, suite.envCfg)
-	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
-	kubeconfig := suite.envCfg.KubeconfigFile()
-	connect(kubeconfig, p)
-	if cfg.PreloadImages {
-		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
-		Expect(engine.PreloadImages(ctx, suite.provider.LoadImage, engine.RunImages([]mesh.Config{cfg.mesh}, cfg.External == "cluster"))).To(Succeed())
-	}
-
-	By("getting istioctl " + cfg.mesh.Version)
-	istioctl, err := mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	overlay, err := mesh.DefaultOverlay()
-	Expect(err).NotTo(HaveOccurred())
-	opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: kubeconfig}
-	if p.Mode == cluster.ModeExisting {
-		opts.Context = p.Context
-	}
-	suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: timeouts().Mesh, Out: GinkgoWriter}
-
-	found, err := mesh.Discover(ctx, suite.kube)
-	Expect(err).NotTo(HaveOccurred())
-	decision := engine.DecideMesh(p.Mode, found)
-	fmt.Fprintf(GinkgoWriter, "istio: %s\n", decision.Why)
-	if decision.Install {
-		By("installing Istio " + cfg.mesh.Version + " with the egress gateway")
-		Expect(suite.mesh.Install(ctx)).To(Succeed())
-		By("waiting for istiod and the egress gateway")
-		Expect(suite.mesh.WaitReady(ctx, suite.kube)).To(Succeed())
-	} else {
-		// An existing cluster's own mesh is what the team wants tested: use it as it
-		// is (its revision's injection label, its istiod, if any is here), never
-		// reinstall or uninstall it.
-		suite.cluster.Injection, err = found.InjectionLabels()
-		Expect(err).NotTo(HaveOccurred())
-		By("waiting for the installed mesh's istiod (if in this cluster) and the egress gateway")
-		Expect(mesh.WaitDeployments(ctx, suite.kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)).To(Succeed())
-	}
-
-	if deploy.NeedsGatewayAPI(scenarios) {
-		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, suite.cfg.Root, deploy.ChannelFor(scenarios))
-		Expect(err).NotTo(HaveOccurred())
-		_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.RunID)
-		Expect(err).NotTo(HaveOccurred())
-	}
-	Expect(setUpExternal(ctx, scenarios)).To(Succeed())
 }
 
 // connect builds the clients every spec uses.
-func connect(kubeconfig string, p cluster.Plan) {
+func connect(kubeconfig string, p cluster.Plan) error {
 	var err error
-	suite.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	Expect(err).NotTo(HaveOccurred())
-	suite.kube, err = kubernetes.NewForConfig(suite.restCfg)
-	Expect(err).NotTo(HaveOccurred())
-	suite.cluster, err = engine.NewCluster(suite.restCfg, p)
-	Expect(err).NotTo(HaveOccurred())
-	suite.exec, err = probe.NewKubeExecutor(suite.restCfg)
-	Expect(err).NotTo(HaveOccurred())
+	if suite.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+		return err
+	}
+	if suite.kube, err = kubernetes.NewForConfig(suite.restCfg); err != nil {
+		return err
+	}
+	if suite.cluster, err = engine.NewCluster(suite.restCfg, p, timeouts()); err != nil {
+		return err
+	}
+	if suite.exec, err = probe.NewKubeExecutor(suite.restCfg); err != nil {
+		return err
+	}
 	suite.logs = evidence.NewKubeLogSource(suite.kube)
+	return nil
 }
 
-// tearDown removes what the run created, the mesh when the harness owns it and
-// the cluster stays, and the cluster as its plan says. Every part runs whatever
-// the others did (engine.TearDown): a failed clean-up never leaks the cluster.
-func tearDown(ctx context.Context) {
-	var actions []engine.Action
-	if suite.cluster != nil {
-		actions = append(actions, engine.Action{Name: "delete this run's objects (label " + deploy.RunLabel + "=" + suite.cfg.RunID + ")",
-			Run: func(ctx context.Context) error {
-				res, err := deploy.Cleanup(ctx, suite.cluster, suite.cfg.RunID)
-				fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-				return err
-			}})
-	}
-	actions = append(actions, engine.Action{Name: "remove the hermetic stand-in", Run: tearDownExternal})
-	if suite.provider != nil && suite.envCfg != nil {
-		if suite.mesh != nil && suite.mesh.Owned && providerMode() == cluster.ModeExisting {
-			actions = append(actions, engine.Action{Name: "uninstall the Istio the harness installed", Run: suite.mesh.Uninstall})
-		}
-		actions = append(actions, engine.Action{Name: "delete the cluster (as its plan says)", Run: func(ctx context.Context) error {
+// tearDownStages remove what the run created, the mesh when the harness owns
+// it and the cluster stays, and the cluster as its plan says. Every stage runs
+// whatever the others did: a failed clean-up never leaks the cluster.
+func tearDownStages() engine.Stages {
+	return engine.Stages{
+		plan.StageCleanup: func(ctx context.Context) error {
+			if suite.cluster == nil {
+				return nil
+			}
+			res, err := deploy.Cleanup(ctx, suite.cluster, suite.cfg.RunID)
+			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
+			return err
+		},
+		plan.StageRemoveExternal: func(ctx context.Context) error {
+			if suite.kube == nil {
+				return nil
+			}
+			return suite.prepared.Standin.Uninstall(ctx, suite.kube, externalOptions())
+		},
+		plan.StageUninstallIstio: func(ctx context.Context) error {
+			if suite.mesh == nil || !suite.mesh.Owned {
+				return nil
+			}
+			return suite.mesh.Uninstall(ctx)
+		},
+		plan.StageDeleteCluster: func(ctx context.Context) error {
+			if suite.provider == nil || suite.envCfg == nil {
+				return nil
+			}
 			suite.provider.SetFailed(suite.outcome.Failed() || CurrentSpecReport().Failed())
 			_, err := envfuncs.DestroyCluster(suite.provider.Name())(contextWithCluster(ctx), suite.envCfg)
 			return err
-		}})
+		},
 	}
-	By("tearing down: " + actionNames(actions))
-	Expect(engine.TearDown(ctx, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }, actions...)).To(Succeed())
 }
 
-func actionNames(actions []engine.Action) string {
-	var names []string
-	for _, a := range actions {
-		names = append(names, a.Name)
-	}
-	return strings.Join(names, "; ")
+// ops is how this run executes a scenario's plan (engine.Kube).
+func ops() engine.Kube {
+	return engine.Kube{Cluster: suite.cluster, Kube: suite.kube, Exec: suite.exec, Logs: suite.logs, RunID: suite.cfg.RunID,
+		Root: suite.cfg.Root, Timeouts: suite.cfg.Timeouts, Standin: suite.prepared.Standin,
+		OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
+		DiagDir:   suite.reportDir, Logf: func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }}
 }
 
-func describeScenario(s *scenario.Scenario) {
+// describeScenario is the Ginkgo container of one scenario of the plan: set-up,
+// then one spec per step, as the plan lists them.
+func describeScenario(sp *plan.ScenarioPlan) {
+	s := sp.Scenario
 	labels := append([]string{"cluster"}, s.Labels...)
 	Describe(s.Name, Ordered, Label(labels...), func() {
-		clients := map[scenario.ClientRef]deploy.ClientPod{}
 		sc := report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels}
-		// ledger puts the steps that never ran into the report (skipped, with why).
-		ledger := engine.NewLedger(s)
+		r := engine.NewScenarioRun(sp)
+		r.Progress = func(l string) { By(l) }
 		setUpDone, current := false, ""
 
 		AfterEach(func() {
 			// A step that failed before its verdict (an apply, a missing gateway pod).
-			if r := CurrentSpecReport(); r.Failed() && current != "" && ledger.Record(current, false) {
-				suite.recorder.Add(sc, report.Step{Name: current, Result: report.Fail, Reason: "failed before a verdict: " + r.FailureMessage()})
+			if rep := CurrentSpecReport(); rep.Failed() && current != "" && r.Ledger.Record(current, false) {
+				suite.recorder.Add(sc, report.Step{Name: current, Result: report.Fail, Reason: "failed before a verdict: " + rep.FailureMessage()})
 			}
 			current = ""
 		})
@@ -241,79 +277,42 @@ func describeScenario(s *scenario.Scenario) {
 			if !setUpDone {
 				why = "see the Ginkgo report for its failure"
 			}
-			for _, st := range ledger.Unrun(why) {
+			for _, st := range r.Ledger.Unrun(why) {
 				suite.recorder.Add(sc, st)
 			}
 		})
 
 		BeforeAll(func(ctx SpecContext) {
-			if reason, skip := suite.cfg.SkipReason(s); skip {
+			if sp.Skip != "" {
 				for _, st := range s.Steps {
-					ledger.Record(st.Name, true)
-					suite.recorder.Add(sc, report.Step{Name: st.Name, Result: report.Skip, Reason: reason})
+					r.Ledger.Record(st.Name, true)
+					suite.recorder.Add(sc, report.Step{Name: st.Name, Result: report.Skip, Reason: sp.Skip})
 				}
 				setUpDone = true
-				Skip(reason)
-			}
-			caNamespaces := []string{}
-			if standin != nil {
-				// Same files, but DestinationRules that originate TLS trust the
-				// stand-in's CA; s now names the adapted copy for every spec below.
-				var err error
-				s, caNamespaces, err = standin.AdaptScenario(s)
-				Expect(err).NotTo(HaveOccurred())
-			}
-			for _, c := range s.ClientRefs() {
-				sidecar := "Ready with istio-proxy"
-				if !c.Injected {
-					sidecar = "Ready without a sidecar"
-				}
-				By("creating namespace " + c.Namespace + " with the " + string(s.Mesh.OutboundTrafficPolicy) + " Sidecar; deploying client " + c.Workload + " (" + sidecar + ")")
-				pod, err := deploy.EnsureScenarioClient(ctx, suite.cluster, s, c, filepath.Join(suite.cfg.Root, "fixtures", "workloads"), suite.cfg.RunID)
-				Expect(err).NotTo(HaveOccurred())
-				clients[c] = pod
-			}
-			for _, ns := range caNamespaces {
-				By("giving namespace " + ns + " the stand-in's CA")
-				Expect(applyCAConfigMap(ctx, ns)).To(Succeed())
+				Skip(sp.Skip)
 			}
 			DeferCleanup(func(ctx SpecContext) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
 				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
 			}, NodeTimeout(nodes().ScenarioCleanup))
+			Expect(r.SetUp(ctx, ops())).To(Succeed())
 			setUpDone = true
-		}, NodeTimeout(nodes().ScenarioSetUp(len(s.ClientRefs()))))
+		}, NodeTimeout(nodes().ScenarioSetUp(len(sp.Namespaces))))
 
-		for i, step := range s.Steps {
-			It(step.Name, func(ctx SpecContext) {
-				current = step.Name
-				if i > 0 || len(step.Apply) > 0 {
-					By(fmt.Sprintf("applying %s", strings.Join(step.ApplyFiles(), ", ")))
-					Expect(deploy.ApplyBundle(ctx, suite.cluster, s, i, suite.cfg.RunID)).To(Succeed())
-				}
-				client := clients[s.ClientFor(step.Request)]
-				By("finding the egress gateway pods to read logs from")
-				t := suite.cfg.Timeouts
-				r, gateways, err := stepEnv().StepRunner(ctx, s, i, client)
+		for _, st := range sp.Steps {
+			It(st.Name(), func(ctx SpecContext) {
+				current = st.Name()
+				out, err := r.Step(ctx, ops(), st)
 				Expect(err).NotTo(HaveOccurred())
-				By(fmt.Sprintf("probing %s until %d consecutive probes match (at most %s)", step.Request.URL, t.Consecutive, t.Converge))
-				out := r.Converge(ctx, step)
-				ledger.Record(step.Name, out.Passed)
-				record(sc, step, out)
+				r.Ledger.Record(st.Name(), out.Passed)
+				record(sc, st.Step, out)
 				if !out.Passed {
-					suite.outcome.Fail("step " + s.Name + "/" + step.Name)
-					collectDiagnostics(ctx, s, i, client, gateways)
+					suite.outcome.Fail("step " + s.Name + "/" + st.Name())
 				}
 				Expect(out).To(runner.HaveConverged())
 			}, SpecTimeout(nodes().Step))
 		}
 	})
-}
-
-// stepEnv is how this run proves a step (engine.StepEnv).
-func stepEnv() engine.StepEnv {
-	return engine.StepEnv{Kube: suite.kube, Exec: suite.exec, Logs: suite.logs, Timeouts: suite.cfg.Timeouts,
-		CurlTrustArgs: curlTrustArgs(), OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) }}
 }
 
 // record adds a step outcome to the conformance report.
@@ -332,15 +331,15 @@ func nodeImage(cfg config) string {
 	return versions.KindNodeImage
 }
 
-func providerMode() cluster.Mode {
-	p, err := suite.provider.Plan()
-	if err != nil {
-		return cluster.ModeExisting // the safe answer: never touch what we may not own
-	}
-	return p.Mode
-}
-
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);
 // nodes the Ginkgo node timeouts derived from it.
-func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func timeouts() engine.Timeouts {
+	return engine.DefaultTimeouts(suite.cfg.Timeouts, upgrade.Timeouts{})
+}
+
+// withTimeouts bounds the cluster's waits by the run's timeouts.
+func withTimeouts(o cluster.Options) cluster.Options {
+	o.Timeouts = timeouts().Cluster
+	return o
+}
 func nodes() engine.NodeTimeouts { return timeouts().Nodes() }

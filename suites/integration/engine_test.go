@@ -15,6 +15,8 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 )
 
 // engineSpecs: pkg/engine's and pkg/mesh's decisions against a real API server. Run
@@ -85,7 +87,7 @@ func engineSpecs() {
 			Expect(err).To(MatchError(deploy.ErrNotOurs))
 			Expect(err.Error()).To(ContainSubstring("REUSE_CLUSTER=1"))
 
-			reuse, err := engine.NewCluster(it.restCfg, cluster.Plan{Mode: cluster.ModeReuse})
+			reuse, err := engine.NewCluster(it.restCfg, cluster.Plan{Mode: cluster.ModeReuse}, engine.DefaultTimeouts(runner.DefaultTimeouts(), upgrade.Timeouts{}))
 			Expect(err).NotTo(HaveOccurred())
 			reuse.Timeouts = timeouts
 			Expect(deploy.EnsureNamespace(ctx, reuse, ns, it.runID, true)).To(Succeed())

@@ -27,6 +27,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 )
 
 var (
@@ -102,7 +103,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	it.c.Timeouts = timeouts
 	it.c.Logf = func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }
-	it.runID = run.ID("integration", time.Now())
+	it.runID = settings.RunID(settings.Getenv, "integration", time.Now())
 
 	// The safety net: whatever a failed spec left of this run goes, bounded.
 	DeferCleanup(func(ctx context.Context) {

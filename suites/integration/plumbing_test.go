@@ -25,6 +25,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 )
 
 type namespaces = corev1.NamespaceList
@@ -84,7 +85,7 @@ var _ = Describe("integration tier", Ordered, ContinueOnFailure, func() {
 				Data: map[string]string{"owner": "user"}})).To(Succeed())
 		}
 		// The user installed one Gateway API CRD themselves (from the same release).
-		src, err := deploy.GatewayAPICRDs(ctx, it.root, deploy.ExperimentalChannel)
+		src, err := deploy.Modules{Go: settings.Getenv(settings.EnvGo), Root: it.root}.GatewayAPICRDs(ctx, deploy.ExperimentalChannel)
 		Expect(err).NotTo(HaveOccurred())
 		crd := readCRD(src, userCRD)
 		Expect(it.c.Client.Create(ctx, crd)).To(Succeed())
@@ -97,11 +98,12 @@ var _ = Describe("integration tier", Ordered, ContinueOnFailure, func() {
 		It("installs the missing Istio and Gateway API CRDs, Established, and leaves the user's alone", func(ctx SpecContext) {
 			// The experimental channel: the scenario contract accepts Gateway API alpha
 			// versions, which only that channel serves (deploy.ChannelFor).
-			gatewayAPI := func(ctx context.Context, root string) (deploy.CRDSource, error) {
-				return deploy.GatewayAPICRDs(ctx, root, deploy.ChannelFor([]*scenario.Scenario{everySupportedKind()}))
+			mods := deploy.Modules{Go: settings.Getenv(settings.EnvGo), Root: it.root}
+			gatewayAPI := func(ctx context.Context) (deploy.CRDSource, error) {
+				return mods.GatewayAPICRDs(ctx, deploy.ChannelFor([]*scenario.Scenario{everySupportedKind()}))
 			}
-			for _, get := range []func(context.Context, string) (deploy.CRDSource, error){deploy.IstioCRDs, gatewayAPI} {
-				src, err := get(ctx, it.root)
+			for _, get := range []func(context.Context) (deploy.CRDSource, error){mods.IstioCRDs, gatewayAPI} {
+				src, err := get(ctx)
 				Expect(err).NotTo(HaveOccurred())
 				By("installing " + src.Name)
 				res, err := deploy.InstallCRDs(ctx, it.c, src, it.runID)

@@ -20,6 +20,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 )
 
 // dirs is a flag that may be given several times: `make test` checks the catalog and
@@ -53,7 +54,7 @@ func TestOffline(t *testing.T) {
 	if len(scenariosFlag) == 0 {
 		scenariosFlag = dirs{filepath.Join(root, "scenarios")}
 	}
-	runID := run.ID("offline", time.Now())
+	runID := settings.RunID(settings.Getenv, "offline", time.Now())
 	reportDir := run.ReportDir(root, *reportsFlag, runID)
 	recorder = report.NewRecorder(runID, "offline", check.Istio(), nil)
 	opts := offline.Options{StrictAnalysis: *strictFlag}

@@ -18,16 +18,18 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
+	"github.com/egress-conformance/egress-conformance/pkg/external"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
 	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
@@ -39,6 +41,12 @@ var suite struct {
 	scenarios []*scenario.Scenario
 	skip      map[string]string
 	plan      upgrade.Plan
+	// steps is what every phase proves: the scenarios' part of the plan, the
+	// value DRY_RUN prints and the specs below are generated from.
+	steps *plan.Plan
+	// standin is the hermetic stand-in (EXTERNAL=cluster), installed on every
+	// strategy's cluster: the plan's DestinationRules trust its CA.
+	standin   *external.Standin
 	preflight []upgrade.Finding
 	recorder  *report.Recorder
 	records   map[upgrade.Strategy]*upgrade.StrategyRecord
@@ -47,7 +55,7 @@ var suite struct {
 
 func TestUpgrade(t *testing.T) {
 	RegisterFailHandler(Fail)
-	cfg, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(settings.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +89,9 @@ func TestUpgrade(t *testing.T) {
 				refused = fmt.Errorf("%w: strategy %s: %v", upgrade.ErrRefused, sp.Strategy, err)
 			}
 		}
+	}
+	if suite.steps, suite.standin, err = scenarioPlan(cfg); err != nil {
+		t.Fatal(err)
 	}
 	if cfg.DryRun {
 		if err := printPlan(cfg, clusterPlan); err != nil {
@@ -131,17 +142,17 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 		BeforeAll(func(ctx SpecContext) {
 			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(nodes().TearDown))
 			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
-		}, NodeTimeout(bringUpTimeout()))
+		}, NodeTimeout(nodes().UpgradeBringUp(clientCount())))
 
 		for i, st := range sp.Stages {
 			switch {
 			case st.Prove != nil:
 				phase := *st.Prove
-				for _, s := range suite.scenarios {
-					for j, step := range s.Steps {
-						It(fmt.Sprintf("%s: %s / %s", phase.Name, s.Name, step.Name), func(ctx SpecContext) {
-							env.proveStep(ctx, phase, s, j)
-						}, SpecTimeout(nodes().Step+suite.cfg.Timeouts.Converge))
+				for _, sp := range suite.steps.Scenarios {
+					for _, step := range sp.Steps {
+						It(fmt.Sprintf("%s: %s / %s", phase.Name, sp.Name(), step.Name()), func(ctx SpecContext) {
+							env.proveStep(ctx, phase, sp, step)
+						}, SpecTimeout(nodes().UpgradeStep))
 					}
 				}
 			case st.Window != nil:
@@ -149,7 +160,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 				next := nextPhase(sp.Stages[i+1:])
 				It("window "+w.Name, func(ctx SpecContext) {
 					env.runWindow(ctx, w, next)
-				}, SpecTimeout(windowTimeout()))
+				}, SpecTimeout(nodes().Window))
 			}
 		}
 	})
@@ -165,15 +176,35 @@ func nextPhase(rest []upgrade.Stage) string {
 	return ""
 }
 
-// windowTimeout bounds one upgrade window spec: the prober's own bound plus
-// the time to judge its last probes.
-func windowTimeout() time.Duration {
-	return suite.cfg.upgrade.Timeouts.WithDefaults().Window + 10*time.Minute
-}
-
 func withName(o cluster.Options, name string) cluster.Options {
 	o.Name = name
 	return o
+}
+
+// withTimeouts bounds the cluster's waits by the run's timeouts.
+func withTimeouts(o cluster.Options) cluster.Options {
+	o.Timeouts = timeouts().Cluster
+	return o
+}
+
+// scenarioPlan is the scenarios' part of the plan, cumulative: every phase
+// proves each scenario from a clean bundle on the same cluster.
+func scenarioPlan(cfg config) (*plan.Plan, *external.Standin, error) {
+	in := plan.Inputs{RunID: cfg.RunID, Skip: suite.skip, CurlTimeout: cfg.Timeouts.Curl, Converge: cfg.Timeouts.Converge,
+		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios, Cumulative: true}
+	var st *external.Standin
+	if cfg.External == string(external.ModeCluster) {
+		var err error
+		if st, err = engine.NewStandin(cfg.RunID); err != nil {
+			return nil, nil, err
+		}
+		if in.Adapt, err = engine.Adapt(st, suite.scenarios); err != nil {
+			return nil, nil, err
+		}
+		in.External = cfg.External
+	}
+	p, err := plan.Build(in)
+	return p, st, err
 }
 
 // printPlan renders the whole upgrade plan, touching nothing.
@@ -200,16 +231,18 @@ func nodeImage(cfg config) string {
 
 // timeouts is every bound of the run (TIMEOUTS and the components' defaults);
 // nodes the Ginkgo node timeouts derived from it.
-func timeouts() engine.Timeouts  { return engine.DefaultTimeouts(suite.cfg.Timeouts) }
+func timeouts() engine.Timeouts {
+	return engine.DefaultTimeouts(suite.cfg.Timeouts, suite.cfg.upgrade.Timeouts)
+}
 func nodes() engine.NodeTimeouts { return timeouts().Nodes() }
 
-// bringUpTimeout bounds one strategy's bring-up: the cluster tier's, a second
-// istioctl, every selected scenario's clients, and the baseline proxy check.
-func bringUpTimeout() time.Duration {
-	clients := 0
-	for _, s := range suite.scenarios {
-		clients += len(s.ClientRefs())
+// clientCount is how many clients one strategy's bring-up deploys.
+func clientCount() int {
+	n := 0
+	for _, sp := range suite.steps.Scenarios {
+		if sp.Skip == "" {
+			n += len(sp.Namespaces)
+		}
 	}
-	u := suite.cfg.upgrade.Timeouts.WithDefaults()
-	return nodes().BringUp + timeouts().Mesh.Download + nodes().ScenarioSetUp(clients) + u.Rollout
+	return n
 }

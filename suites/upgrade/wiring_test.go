@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -51,6 +50,8 @@ type strategyEnv struct {
 	// origination to the stand-in); clients the client Deployments by client.
 	adapted map[string]*scenario.Scenario
 	clients map[scenario.ClientRef]deploy.ClientPod
+	// runs execute each scenario's part of the plan on this cluster.
+	runs map[string]*engine.ScenarioRun
 	// blocked says why the remaining specs cannot run (an upgrade action failed).
 	blocked string
 	// outcome says whether anything failed, bring-up included (KEEP_CLUSTER_ON_FAILURE).
@@ -63,7 +64,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 	cfg := suite.cfg
 	env.record.Ran = true
 	var err error
-	env.provider, err = cluster.NewProvider(withName(cfg.Cluster, env.plan.Cluster))
+	env.provider, err = cluster.NewProvider(withTimeouts(withName(cfg.Cluster, env.plan.Cluster)))
 	Expect(err).NotTo(HaveOccurred())
 	p, err := env.provider.Plan()
 	Expect(err).NotTo(HaveOccurred())
@@ -104,7 +105,7 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	if deploy.NeedsGatewayAPI(suite.scenarios) {
 		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.GatewayAPICRDs(ctx, cfg.Root, deploy.ChannelFor(suite.scenarios))
+		src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(suite.scenarios))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
 		Expect(err).NotTo(HaveOccurred())
@@ -113,24 +114,17 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 
 	env.adapted = map[string]*scenario.Scenario{}
 	env.clients = map[scenario.ClientRef]deploy.ClientPod{}
-	for _, s := range suite.scenarios {
-		if _, skip := suite.skip[s.Name]; skip {
+	env.runs = map[string]*engine.ScenarioRun{}
+	for _, sp := range suite.steps.Scenarios {
+		if sp.Skip != "" {
 			continue
 		}
-		as, caNamespaces := s, []string(nil)
-		if env.standin != nil {
-			as, caNamespaces, err = env.standin.AdaptScenario(s)
-			Expect(err).NotTo(HaveOccurred())
-		}
-		env.adapted[s.Name] = as
-		for _, c := range as.ClientRefs() {
-			By("creating namespace " + c.Namespace + " and deploying client " + c.Workload)
-			pod, err := deploy.EnsureScenarioClient(ctx, env.cluster, as, c, filepath.Join(cfg.Root, "fixtures", "workloads"), cfg.RunID)
-			Expect(err).NotTo(HaveOccurred())
+		r := engine.NewScenarioRun(sp)
+		r.Progress = func(l string) { By(l) }
+		Expect(r.SetUp(ctx, env.ops(""))).To(Succeed())
+		env.runs[sp.Name()], env.adapted[sp.Name()] = r, sp.Scenario
+		for c, pod := range r.Clients {
 			env.clients[c] = pod
-		}
-		for _, ns := range caNamespaces {
-			Expect(env.applyCAConfigMap(ctx, ns)).To(Succeed())
 		}
 	}
 
@@ -148,7 +142,7 @@ func (env *strategyEnv) connect(kubeconfig string) {
 	Expect(err).NotTo(HaveOccurred())
 	env.kube, err = kubernetes.NewForConfig(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
-	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate})
+	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate}, timeouts())
 	Expect(err).NotTo(HaveOccurred())
 	env.exec, err = probe.NewKubeExecutor(env.restCfg)
 	Expect(err).NotTo(HaveOccurred())
@@ -190,7 +184,7 @@ func (env *strategyEnv) tearDown(ctx context.Context) {
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
 func (env *strategyEnv) kubeOps() upgrade.Kube {
-	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: suite.cfg.upgrade.Timeouts,
+	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: timeouts().Upgrade,
 		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }}
 }
 
@@ -204,8 +198,8 @@ func (env *strategyEnv) executor() upgrade.Executor {
 			continue
 		}
 		for _, c := range as.ClientRefs() {
-			if !c.Injected {
-				continue // no proxy to check or upgrade: the client runs without one
+			if !c.Injected && !c.Ambient() {
+				continue // a client without a sidecar has no proxy to check or upgrade
 			}
 			pod := env.clients[c]
 			clients = append(clients, upgrade.ProxyTarget{Role: upgrade.RoleClient, Namespace: c.Namespace, Deployment: pod.Deployment})
@@ -231,58 +225,58 @@ func (env *strategyEnv) skipIfBlocked(record func(report.Step)) {
 	Skip(reason)
 }
 
-// proveStep applies a step of a scenario (cumulatively) and converges on it, as
-// the cluster tier does, and records it under this strategy and phase. The
-// first step starts from a mesh without the scenario's bundle; the last one
-// removes the bundle again, so the next scenario (and the next phase) starts
-// clean while namespaces and clients stay.
-func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, orig *scenario.Scenario, i int) {
-	sc := report.Scenario{Name: orig.Name, Source: orig.Source, Labels: orig.Labels}
-	step := orig.Steps[i]
-	record := func(st report.Step) {
-		st.Name, st.Strategy, st.Phase = step.Name, string(env.plan.Strategy), phase.Name
-		suite.recorder.Add(sc, st)
+// proveStep executes a step of the plan (cumulative: the first step removes
+// what an earlier phase left, every step applies the bundle as of that step) as
+// the cluster tier does, and records it under this strategy and phase. After the
+// last step the bundle is removed again, so the next scenario (and the next
+// phase) starts clean while namespaces and clients stay.
+func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, sp *plan.ScenarioPlan, st *plan.StepPlan) {
+	s := sp.Scenario
+	sc := report.Scenario{Name: s.Name, Source: s.Source, Labels: s.Labels}
+	record := func(r report.Step) {
+		r.Name, r.Strategy, r.Phase = st.Name(), string(env.plan.Strategy), phase.Name
+		suite.recorder.Add(sc, r)
 	}
-	if reason, skip := suite.skip[orig.Name]; skip {
-		record(report.Step{Result: report.Skip, Reason: reason})
-		Skip(reason)
+	if sp.Skip != "" {
+		record(report.Step{Result: report.Skip, Reason: sp.Skip})
+		Skip(sp.Skip)
 	}
 	env.skipIfBlocked(record)
-	s := env.adapted[orig.Name]
-	bundleTimeout := suite.cfg.Timeouts.Converge
-	if i == 0 {
-		By("removing whatever " + s.Name + "'s bundle left from an earlier phase")
-		Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
-	}
-	if i == len(s.Steps)-1 {
+	if st.Index == len(sp.Steps)-1 {
 		// Whatever happens to this step: a leftover VirtualService would route the
 		// next scenario's requests.
+		bundleTimeout := suite.cfg.Timeouts.Converge
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
 			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
-		}, NodeTimeout(bundleTimeout+time.Minute))
+		}, NodeTimeout(nodes().BundleRemoval))
 	}
-	By(fmt.Sprintf("applying %s's bundle through step %d (%s)", s.Name, i+1, strings.Join(step.ApplyFiles(), ", ")))
-	for j := 0; j <= i; j++ {
-		Expect(deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.RunID)).To(Succeed())
-	}
-	ref := s.ClientFor(step.Request)
-	client, err := env.kubeOps().ResolveClient(ctx, ref.Namespace, env.clients[ref].Deployment)
-	Expect(err).NotTo(HaveOccurred())
 	t := suite.cfg.Timeouts
-	r, gateways, err := env.stepEnv().StepRunner(ctx, s, i, client)
+	By(fmt.Sprintf("[%s, phase %s] %s: until %d consecutive probes match (at most %s)",
+		env.plan.Strategy, phase.Name, st.Name(), t.Consecutive, t.Converge))
+	out, err := env.runs[s.Name].Step(ctx, env.ops(phase.Name), st)
 	Expect(err).NotTo(HaveOccurred())
-	By(fmt.Sprintf("[%s, phase %s] probing %s until %d consecutive probes match (at most %s)",
-		env.plan.Strategy, phase.Name, step.Request.URL, t.Consecutive, t.Converge))
-	out := r.Converge(ctx, step)
 	reason := ""
 	if !out.Passed {
 		reason = out.Reason
-		env.outcome.Fail("step " + s.Name + "/" + step.Name)
-		env.collectDiagnostics(ctx, phase.Name, s, i, client, gateways)
+		env.outcome.Fail("step " + s.Name + "/" + st.Name())
 	}
-	record(run.StepFromVerdict(step.Name, out.Last, out.Passed, reason, out.EvidenceLines()))
+	record(run.StepFromVerdict(st.Name(), out.Last, out.Passed, reason, out.EvidenceLines()))
 	Expect(out).To(runner.HaveConverged())
+}
+
+// ops is how this strategy executes the plan (engine.Kube): clients are looked
+// up again before every probe (the upgrade restarts them), and a failed step's
+// diagnostics go under reports/<run-id>/<strategy>-<phase>/.
+func (env *strategyEnv) ops(phase string) engine.Kube {
+	logf := func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }
+	return engine.Kube{Cluster: env.cluster, Kube: env.kube, Exec: env.exec, Logs: env.logs, RunID: suite.cfg.RunID,
+		Root: suite.cfg.Root, Timeouts: suite.cfg.Timeouts, Standin: env.standin,
+		OnAttempt:     func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
+		ResolveClient: env.kubeOps().ResolveClient,
+		DiagDir:       filepath.Join(suite.reportDir, string(env.plan.Strategy)+"-"+phase),
+		DiagNote:      fmt.Sprintf("strategy %s phase %s:", env.plan.Strategy, phase),
+		Logf:          logf}
 }
 
 // runWindow runs an upgrade window's actions with the background prober
@@ -350,7 +344,7 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	if out := r.Converge(ctx, step); !out.Passed {
 		return nil, fmt.Errorf("%s did not hold before the window: %w", pc, out.Err())
 	}
-	ut := suite.cfg.upgrade.Timeouts.WithDefaults()
+	ut := timeouts().Upgrade
 	ref := s.ClientFor(step.Request)
 	d := upgrade.Disruption{
 		Window: w.Name, Scenario: s, Step: pc.Step, Client: ref.Namespace + "/" + env.clients[ref].Deployment,
@@ -390,63 +384,21 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 	}, nil
 }
 
-// stepEnv is how this strategy proves a step (engine.StepEnv), as make e2e does.
-func (env *strategyEnv) stepEnv() engine.StepEnv {
-	return engine.StepEnv{Kube: env.kube, Exec: env.exec, Logs: env.logs, Timeouts: suite.cfg.Timeouts,
-		CurlTrustArgs: env.curlTrustArgs(), OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) }}
-}
-
 // setUpExternal installs the hermetic stand-in on this cluster (EXTERNAL=cluster).
 func (env *strategyEnv) setUpExternal(ctx context.Context) error {
-	if suite.cfg.External != string(external.ModeCluster) {
+	if suite.standin == nil {
 		return nil
 	}
 	By("installing the hermetic stand-in for the external hosts")
-	ca, err := external.GenerateCA()
-	if err != nil {
-		return err
-	}
-	if env.standin, err = external.New(external.Config{RunID: suite.cfg.RunID}, ca); err != nil {
-		return err
-	}
+	env.standin = suite.standin
 	return env.standin.Install(ctx, env.kube, env.externalOptions())
 }
 
 func (env *strategyEnv) externalOptions() external.InstallOptions {
-	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
+	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, Timeouts: timeouts().External, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 }
 
-func (env *strategyEnv) curlTrustArgs() []string {
-	if env.standin == nil {
-		return nil
-	}
-	return env.standin.CurlTrustArgs()
-}
-
-// applyCAConfigMap gives a namespace the stand-in's CA, labelled with the run.
-func (env *strategyEnv) applyCAConfigMap(ctx context.Context, namespace string) error {
-	return engine.ApplyRunConfigMap(ctx, env.kube, env.standin.CAConfigMap(namespace), suite.cfg.RunID)
-}
-
-// collectDiagnostics writes what is needed to debug a failed step under
-// reports/<run-id>/<strategy>-<phase>/<scenario>/.
-func (env *strategyEnv) collectDiagnostics(ctx context.Context, phase string, s *scenario.Scenario, step int, client deploy.ClientPod, gateways []plan.Gateway) {
-	dir := diag.Dir(filepath.Join(suite.reportDir, string(env.plan.Strategy)+"-"+phase), s.Name)
-	By("collecting diagnostics into " + dir)
-	extra := map[string]string{}
-	for _, g := range gateways[1:] {
-		extra[g.Namespace] = g.Selector
-	}
-	t := diag.Target{
-		Namespace:      client.Namespace,
-		ClientSelector: "app=" + client.Deployment,
-		ExtraGateways:  extra,
-		Bundle:         s.Steps[step].Bundle,
-		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("strategy %s phase %s: scenario %s step %s failed at %s; see the conformance report\n",
-			env.plan.Strategy, phase, s.Name, s.Steps[step].Name, time.Now().UTC().Format(time.RFC3339)))},
-	}
-	env.collect(ctx, dir, t)
-}
+func (env *strategyEnv) curlTrustArgs() []string { return env.ops("").CurlTrustArgs() }
 
 // collectMeshDiagnostics writes the mesh's state after a failed upgrade window.
 func (env *strategyEnv) collectMeshDiagnostics(ctx context.Context, window string) {
@@ -460,17 +412,7 @@ func (env *strategyEnv) collectMeshDiagnostics(ctx context.Context, window strin
 	}
 	t := diag.Target{Namespace: mesh.IstioNamespace, ExtraNamespaces: namespaces,
 		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("strategy %s: window %s failed: %s\n", env.plan.Strategy, window, env.blocked))}}
-	env.collect(ctx, dir, t)
-}
-
-func (env *strategyEnv) collect(ctx context.Context, dir string, t diag.Target) {
-	if env.standin != nil {
-		t.ExtraNamespaces = append(t.ExtraNamespaces, env.standin.Config.WithDefaults().Namespace)
-	}
-	c := diag.Collector{Client: env.kube, Exec: env.exec}
-	if err := c.Collect(context.WithoutCancel(ctx), dir, t); err != nil {
-		fmt.Fprintf(GinkgoWriter, "diagnostics incomplete (see %s): %v\n", filepath.Join(dir, "errors.txt"), err)
-	}
+	env.ops("").Collect(ctx, dir, t)
 }
 
 // renderInputs gathers what the DRY_RUN plan prints.
@@ -504,39 +446,17 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 			istioctl[v.version] = mesh.IstioctlCachePath(cfg.cacheRoot, v.version) + " (downloaded from the Istio release and checked against its sha256 when missing)"
 		}
 	}
-	scenarios := plan.Inputs{RunID: cfg.RunID, Skip: suite.skip, CurlTimeout: cfg.Timeouts.Curl, Converge: cfg.Timeouts.Converge,
-		Consecutive: cfg.Timeouts.Consecutive, Scenarios: suite.scenarios}
 	in := upgrade.RenderInputs{
 		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
 			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
-		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: scenarios,
-		ProbeEvery: cfg.upgrade.Timeouts.WithDefaults().ProbeInterval.String(),
+		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: suite.steps,
+		ProbeEvery: timeouts().Upgrade.ProbeInterval.String(),
 	}
 	if pc := suite.plan.Probe; pc.Enabled() {
 		step := pc.Scenario.Steps[pc.Step]
 		c := pc.Scenario.ClientFor(step.Request)
 		p := probe.Prober{Namespace: c.Namespace, Pod: "<the client Deployment's Ready pod at the time: deploy/" + c.Workload + ">", Container: c.Workload}
 		in.ProbeCommand = p.Describe(probe.Request{URL: step.Request.URL, RequestID: probe.NewRequestID(), Timeout: cfg.Timeouts.Curl})
-	}
-	if cfg.External == string(external.ModeCluster) {
-		// The DestinationRules that originate TLS are shown as the stand-in adapts
-		// them; the CA is generated per run, so this one is a sample.
-		ca, err := external.GenerateCA()
-		if err != nil {
-			return in, err
-		}
-		st, err := external.New(external.Config{RunID: cfg.RunID}, ca)
-		if err != nil {
-			return in, err
-		}
-		adapted := make([]*scenario.Scenario, len(suite.scenarios))
-		for i, s := range suite.scenarios {
-			if adapted[i], _, err = st.AdaptScenario(s); err != nil {
-				return in, err
-			}
-		}
-		in.Scenarios.Scenarios = adapted
-		in.Scenarios.External = cfg.External
 	}
 	return in, nil
 }

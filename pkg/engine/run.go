@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/evidence"
+	"github.com/egress-conformance/egress-conformance/pkg/external"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
+	"github.com/egress-conformance/egress-conformance/pkg/probe"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// Ops is the cluster side of executing a plan's scenarios: Kube is the one a run
+// uses, unit tests give a recorder. Each method does exactly one element of the
+// plan value it is handed; the order is the engine's (ScenarioRun).
+type Ops interface {
+	// Namespace creates the client's namespace, labelled, with its Sidecar.
+	Namespace(ctx context.Context, n plan.Namespace) error
+	// Client deploys the namespace's client and waits until it is Ready.
+	Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error)
+	// CAConfigMap gives a namespace the hermetic stand-in's CA.
+	CAConfigMap(ctx context.Context, namespace string) error
+	// Act does one action of a step.
+	Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) error
+	// Prove probes the step from client until it converges or runs out of time.
+	Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod) (runner.Outcome, error)
+	// Diagnose collects what is needed to debug a failed step.
+	Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod)
+}
+
+// ScenarioRun executes one scenario of a plan: SetUp before its first step, then
+// Step for each of its steps, in the plan's order.
+type ScenarioRun struct {
+	Plan *plan.ScenarioPlan
+	// Clients are the deployed clients, by reference.
+	Clients map[scenario.ClientRef]deploy.ClientPod
+	// Ledger puts the steps that never ran into the report.
+	Ledger *Ledger
+	// Progress, when set, sees every element of the plan as it starts.
+	Progress func(line string)
+}
+
+// NewScenarioRun starts executing sp.
+func NewScenarioRun(sp *plan.ScenarioPlan) *ScenarioRun {
+	return &ScenarioRun{Plan: sp, Clients: map[scenario.ClientRef]deploy.ClientPod{}, Ledger: NewLedger(sp.Scenario)}
+}
+
+func (r *ScenarioRun) say(line string) {
+	if r.Progress != nil {
+		r.Progress(line)
+	}
+}
+
+// SetUp creates every client namespace with its Sidecar and client, then the
+// stand-in's CA ConfigMaps, as the plan lists them.
+func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
+	for _, n := range r.Plan.Namespaces {
+		r.say(n.Line())
+		if err := ops.Namespace(ctx, n); err != nil {
+			return fmt.Errorf("%s: %w", n.Client.Namespace, err)
+		}
+		r.say(n.ClientLine())
+		pod, err := ops.Client(ctx, n)
+		if err != nil {
+			return fmt.Errorf("client %s in %s: %w", n.Client.Workload, n.Client.Namespace, err)
+		}
+		r.Clients[n.Client] = pod
+	}
+	for _, ns := range r.Plan.CANamespaces {
+		r.say("CA ConfigMap: " + ns)
+		if err := ops.CAConfigMap(ctx, ns); err != nil {
+			return fmt.Errorf("the stand-in's CA in %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// Step does st's actions, proves it, and collects diagnostics when it fails. An
+// error is a failure before a verdict (an apply refused, no gateway pod).
+func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (runner.Outcome, error) {
+	for _, a := range st.Actions {
+		for _, l := range a.Lines() {
+			r.say(l)
+		}
+		if err := ops.Act(ctx, r.Plan, a); err != nil {
+			return runner.Outcome{}, err
+		}
+	}
+	client, ok := r.Clients[st.Client]
+	if !ok {
+		return runner.Outcome{}, fmt.Errorf("client %s in %s was not set up", st.Client.Workload, st.Client.Namespace)
+	}
+	r.say(st.ProbeLine(""))
+	out, err := ops.Prove(ctx, r.Plan, st, client)
+	if err != nil {
+		return out, err
+	}
+	if !out.Passed {
+		ops.Diagnose(ctx, r.Plan, st, client)
+	}
+	return out, nil
+}
+
+// Kube executes plans on a cluster: both cluster suites prove their steps
+// through it, so a step means the same in `make e2e` and in every phase of the
+// upgrade gate.
+type Kube struct {
+	Cluster *deploy.Cluster
+	Kube    kubernetes.Interface
+	Exec    probe.Executor
+	Logs    evidence.LogSource
+	RunID   string
+	// Root is the repository root (fixtures/workloads).
+	Root     string
+	Timeouts runner.Timeouts
+	// Standin is the hermetic stand-in, nil unless EXTERNAL=cluster.
+	Standin *external.Standin
+	// OnAttempt sees every attempt (progress lines).
+	OnAttempt func(runner.Attempt)
+	// ResolveClient, when set, looks the client's pod up again before a probe
+	// (the upgrade gate restarts clients between phases).
+	ResolveClient func(ctx context.Context, namespace, deployment string) (deploy.ClientPod, error)
+	// DiagDir is where a failed step's diagnostics go (diag.Dir under it), and
+	// DiagNote starts its failure.txt.
+	DiagDir  string
+	DiagNote string
+	Logf     func(format string, args ...any)
+	// GatewayPoll is the interval of the wait for gateway pods; zero: 2 s.
+	GatewayPoll time.Duration
+}
+
+var _ Ops = Kube{}
+
+func (k Kube) Namespace(ctx context.Context, n plan.Namespace) error {
+	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, n.Injection); err != nil {
+		return err
+	}
+	return deploy.ApplySidecar(ctx, k.Cluster, n.Client.Namespace, n.Policy, k.RunID)
+}
+
+func (k Kube) Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error) {
+	var opts []deploy.ClientOption
+	if !n.Client.Injected && !n.Client.Ambient() {
+		opts = append(opts, deploy.Uninjected())
+	}
+	if len(n.Annotations) > 0 {
+		opts = append(opts, deploy.WithPodAnnotations(n.Annotations))
+	}
+	return deploy.DeployClient(ctx, k.Cluster, filepath.Join(k.Root, filepath.FromSlash(n.Workload)), n.Client.Namespace, k.RunID, opts...)
+}
+
+func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {
+	if k.Standin == nil {
+		return errors.New("no hermetic stand-in in this run")
+	}
+	return ApplyRunConfigMap(ctx, k.Kube, k.Standin.CAConfigMap(namespace), k.RunID)
+}
+
+func (k Kube) Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) error {
+	switch a.Kind {
+	case plan.ActionApply:
+		return deploy.ApplyObjects(ctx, k.Cluster, a.Objects, a.DefaultNamespace, k.RunID)
+	case plan.ActionDelete:
+		return deploy.DeleteObjects(ctx, k.Cluster, sp.Scenario, a.Objects, k.RunID)
+	case plan.ActionRemoveBundle:
+		return deploy.DeleteBundle(ctx, k.Cluster, sp.Scenario, k.RunID, k.Timeouts.WithDefaults().Converge)
+	default:
+		return fmt.Errorf("scenario %s: action %q has no implementation", sp.Name(), a.Kind)
+	}
+}
+
+func (k Kube) Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod) (runner.Outcome, error) {
+	if k.ResolveClient != nil {
+		var err error
+		if client, err = k.ResolveClient(ctx, client.Namespace, client.Deployment); err != nil {
+			return runner.Outcome{}, err
+		}
+	}
+	r, _, err := k.stepEnv().StepRunner(ctx, sp.Scenario, st.Index, client)
+	if err != nil {
+		return runner.Outcome{}, err
+	}
+	return r.Converge(ctx, st.Step), nil
+}
+
+func (k Kube) stepEnv() StepEnv {
+	return StepEnv{Kube: k.Kube, Exec: k.Exec, Logs: k.Logs, Timeouts: k.Timeouts, CurlTrustArgs: k.CurlTrustArgs(),
+		OnAttempt: k.OnAttempt, GatewayPoll: k.GatewayPoll}
+}
+
+// CurlTrustArgs let curl verify the hermetic stand-in's certificate.
+func (k Kube) CurlTrustArgs() []string {
+	if k.Standin == nil {
+		return nil
+	}
+	return k.Standin.CurlTrustArgs()
+}
+
+// Diagnose writes everything needed to debug a failed step under
+// DiagDir/<scenario>/, without stopping on the first error, with a context of
+// its own (the step's is typically done: it ran out of time).
+func (k Kube) Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod) {
+	dir := diag.Dir(k.DiagDir, sp.Name())
+	extra := map[string]string{}
+	for _, g := range st.Gateways[1:] {
+		extra[g.Namespace] = g.Selector
+	}
+	note := strings.TrimSpace(k.DiagNote + " scenario " + sp.Name() + " step " + st.Name())
+	t := diag.Target{
+		Namespace:      client.Namespace,
+		ClientSelector: "app=" + client.Deployment,
+		ExtraGateways:  extra,
+		Bundle:         st.Step.Bundle,
+		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("%s failed at %s; see the conformance report for the checks\n",
+			note, time.Now().UTC().Format(time.RFC3339)))},
+	}
+	k.Collect(ctx, dir, t)
+}
+
+// Collect writes t's diagnostics into dir with a fresh, bounded context, the
+// stand-in's namespace included.
+func (k Kube) Collect(ctx context.Context, dir string, t diag.Target) {
+	if k.Standin != nil {
+		t.ExtraNamespaces = append(t.ExtraNamespaces, k.Standin.Config.WithDefaults().Namespace)
+	}
+	ctx, cancel := DiagnosticsContext(ctx, DiagnosticsTimeout)
+	defer cancel()
+	c := diag.Collector{Client: k.Kube, Exec: k.Exec}
+	if err := c.Collect(ctx, dir, t); err != nil && k.Logf != nil {
+		k.Logf("diagnostics incomplete (see %s): %v", filepath.Join(dir, "errors.txt"), err)
+	}
+}
+
+// Stages are the handlers of a plan's bring-up or tear-down stages, by kind.
+type Stages map[plan.StageKind]func(ctx context.Context) error
+
+// Check refuses stages a handler is missing for, before anything runs: a stage
+// the plan prints is a stage the run runs.
+func (h Stages) Check(stages []plan.Stage) error {
+	var missing []string
+	for _, st := range stages {
+		if h[st.Kind] == nil {
+			missing = append(missing, string(st.Kind))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the plan has stages this run cannot execute: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// BringUp runs the stages in the plan's order, each announced by say with the
+// line the plan prints for it, and stops at the first failure.
+func (h Stages) BringUp(ctx context.Context, stages []plan.Stage, say func(string)) error {
+	if err := h.Check(stages); err != nil {
+		return err
+	}
+	for i, st := range stages {
+		if say != nil {
+			say(plan.StageLine(i, st))
+		}
+		if err := h[st.Kind](ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.Says, err)
+		}
+	}
+	return nil
+}
+
+// TearDown runs every stage whatever the others did (engine.TearDown); one
+// without a handler is a failure that does not stop the others (the cluster's
+// deletion must never be skipped).
+func (h Stages) TearDown(ctx context.Context, stages []plan.Stage, logf func(format string, args ...any)) error {
+	var actions []Action
+	for i, st := range stages {
+		run := h[st.Kind]
+		if run == nil {
+			kind := st.Kind
+			run = func(context.Context) error { return fmt.Errorf("no handler for stage %s", kind) }
+		}
+		actions = append(actions, Action{Name: plan.StageLine(i, st), Run: run})
+	}
+	return TearDown(ctx, logf, actions...)
+}

@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
+	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/settings"
+)
+
+// recorder is Ops that records, in the plan's own words, what it was asked to do.
+type recorder struct {
+	did  []string
+	fail map[string]bool // step names whose probe fails
+}
+
+func (r *recorder) Namespace(_ context.Context, n plan.Namespace) error {
+	r.did = append(r.did, n.Line())
+	return nil
+}
+func (r *recorder) Client(_ context.Context, n plan.Namespace) (deploy.ClientPod, error) {
+	r.did = append(r.did, n.ClientLine())
+	return deploy.ClientPod{Namespace: n.Client.Namespace, Deployment: n.Client.Workload}, nil
+}
+func (r *recorder) CAConfigMap(_ context.Context, ns string) error {
+	r.did = append(r.did, "CA "+ns)
+	return nil
+}
+func (r *recorder) Act(_ context.Context, _ *plan.ScenarioPlan, a plan.Action) error {
+	for _, l := range a.Lines() {
+		r.did = append(r.did, l+":")
+	}
+	return nil
+}
+func (r *recorder) Prove(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepPlan, c deploy.ClientPod) (runner.Outcome, error) {
+	if c.Namespace != st.Client.Namespace {
+		return runner.Outcome{}, errors.New("probe from the wrong client")
+	}
+	r.did = append(r.did, st.ProbeLine(testID))
+	return runner.Outcome{Passed: !r.fail[st.Name()]}, nil
+}
+func (r *recorder) Diagnose(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepPlan, _ deploy.ClientPod) {
+	r.did = append(r.did, "diagnose "+st.Name())
+}
+
+const testID = "00000000-0000-4000-8000-000000000001"
+
+// printed are the lines of the rendered plan that name something the run does.
+func printed(out string) []string {
+	var got []string
+	section, inProbe := "", false
+	for _, l := range strings.Split(out, "\n") {
+		// A probe spans lines (curl's --write-out holds a newline) up to its evidence.
+		if inProbe && !strings.HasPrefix(l, "evidence: ") {
+			got[len(got)-1] += "\n" + l
+			continue
+		}
+		inProbe = strings.HasPrefix(l, "probe: ")
+		if strings.HasPrefix(l, "## ") {
+			section = l
+			continue
+		}
+		switch {
+		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "probe: "),
+			strings.HasPrefix(l, "apply ") && strings.HasSuffix(l, ":"):
+			got = append(got, l)
+		case (section == "## Bring-up" || strings.HasPrefix(section, "## Tear-down")) && l != "":
+			got = append(got, l)
+		}
+	}
+	return got
+}
+
+// The run executes the plan DRY_RUN prints: every stage, namespace, client,
+// applied object and probe, in the printed order, and nothing else.
+func TestRunExecutesThePrintedPlan(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root) // the fixtures are found from the working directory, as in the suite
+	for _, external := range []string{"internet", "cluster"} {
+		t.Run(external, func(t *testing.T) {
+			cfg := settings.Run{Root: root, Scenarios: filepath.Join(root, "scenarios"), RunID: "run-1", External: external,
+				Timeouts: runner.DefaultTimeouts()}
+			all, err := cfg.LoadScenarios()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prep, err := Prepare(cfg, meshConfig(), all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if err := prep.Plan.Render(&b, func() string { return testID }); err != nil {
+				t.Fatal(err)
+			}
+			want := printed(b.String())
+
+			rec := &recorder{fail: map[string]bool{"after-routing": true}}
+			var ran []string
+			stages := func(ss []plan.Stage) Stages {
+				h := Stages{}
+				for _, st := range ss {
+					kind := st.Kind
+					h[kind] = func(context.Context) error { ran = append(ran, string(kind)); return nil }
+				}
+				return h
+			}
+			var got []string
+			say := func(l string) { got = append(got, l) }
+			ctx := context.Background()
+			if err := stages(prep.Plan.BringUp).BringUp(ctx, prep.Plan.BringUp, say); err != nil {
+				t.Fatal(err)
+			}
+			for _, sp := range prep.Plan.Scenarios {
+				if sp.Skip != "" {
+					continue
+				}
+				r := NewScenarioRun(sp)
+				if err := r.SetUp(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+				for _, st := range sp.Steps {
+					if _, err := r.Step(ctx, rec, st); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var diagnosed []string
+			for _, l := range rec.did {
+				switch {
+				case strings.HasPrefix(l, "diagnose "):
+					diagnosed = append(diagnosed, l)
+				case strings.HasPrefix(l, "CA "):
+				default:
+					got = append(got, l)
+				}
+			}
+			if err := stages(prep.Plan.TearDown).TearDown(ctx, prep.Plan.TearDown, nil); err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range prep.Plan.TearDown {
+				got = append(got, plan.StageLine(i, st))
+			}
+			if len(ran) != len(prep.Plan.BringUp)+len(prep.Plan.TearDown) {
+				t.Errorf("ran stages %v", ran)
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("executed:\n%s\n\nprinted:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if len(want) < 50 || len(diagnosed) == 0 {
+				t.Errorf("%d printed lines, diagnosed %v: the comparison proves little", len(want), diagnosed)
+			}
+		})
+	}
+}
+
+// A stage the plan prints but the run has no handler for is refused before
+// anything runs; tear-down still runs every other stage.
+func TestStagesWithoutHandler(t *testing.T) {
+	ran := ""
+	h := Stages{plan.StageDocker: func(context.Context) error { ran += "docker "; return nil },
+		plan.StageDeleteCluster: func(context.Context) error { ran += "delete "; return nil }}
+	up := []plan.Stage{{Kind: plan.StageDocker}, {Kind: plan.StageKind("not-implemented")}}
+	if err := h.BringUp(context.Background(), up, nil); err == nil || ran != "" {
+		t.Errorf("err %v, ran %q: a stage without a handler must stop bring-up before it starts", err, ran)
+	}
+	down := []plan.Stage{{Kind: plan.StageCleanup}, {Kind: plan.StageDeleteCluster}}
+	if err := h.TearDown(context.Background(), down, nil); err == nil || ran != "delete " {
+		t.Errorf("err %v, ran %q: the cluster is deleted even when an earlier stage cannot run", err, ran)
+	}
+}
+
+func meshConfig() mesh.Config { return mesh.Config{Version: "1.32.0", CacheRoot: "/cache"} }
