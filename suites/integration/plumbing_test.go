@@ -346,7 +346,9 @@ func catalogSpecs() {
 							}
 							Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: on, Name: o.Name}, u)).To(Succeed(), "%s:%d", o.File, o.Line)
 							Expect(u.GetLabels()).To(HaveKeyWithValue(deploy.RunLabel, it.runID))
-							if on != ns {
+							// Outside the scenario's namespaces: clean-up must delete it
+							// itself (one in a client namespace goes with the namespace).
+							if !slices.ContainsFunc(s.ClientRefs(), func(c scenario.ClientRef) bool { return c.Namespace == on }) {
 								crossNamespace = append(crossNamespace, o.Kind+" "+on+"/"+o.Name)
 							}
 						}
