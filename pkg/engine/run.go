@@ -52,7 +52,7 @@ type ScenarioRun struct {
 
 // NewScenarioRun starts executing sp.
 func NewScenarioRun(sp *plan.ScenarioPlan) *ScenarioRun {
-	return &ScenarioRun{Plan: sp, Clients: map[scenario.ClientRef]deploy.ClientPod{}, Ledger: NewLedger(sp.Scenario)}
+	return &ScenarioRun{Plan: sp, Clients: map[scenario.ClientRef]deploy.ClientPod{}, Ledger: newLedger(sp.Scenario)}
 }
 
 func (r *ScenarioRun) say(line string) {
@@ -177,15 +177,15 @@ func (k Kube) Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPla
 			return runner.Outcome{}, err
 		}
 	}
-	r, _, err := k.stepEnv().StepRunner(ctx, sp.Scenario, st.Index, client)
+	r, _, err := k.runnerEnv().stepRunner(ctx, sp.Scenario, st.Index, client)
 	if err != nil {
 		return runner.Outcome{}, err
 	}
 	return r.Converge(ctx, st.Step), nil
 }
 
-func (k Kube) stepEnv() StepEnv {
-	return StepEnv{Kube: k.Kube, Exec: k.Exec, Logs: k.Logs, Timeouts: k.Timeouts, CurlTrustArgs: k.CurlTrustArgs(),
+func (k Kube) runnerEnv() stepEnv {
+	return stepEnv{Kube: k.Kube, Exec: k.Exec, Logs: k.Logs, Timeouts: k.Timeouts, CurlTrustArgs: k.CurlTrustArgs(),
 		OnAttempt: k.OnAttempt, GatewayPoll: k.GatewayPoll}
 }
 
@@ -224,7 +224,7 @@ func (k Kube) Collect(ctx context.Context, dir string, t diag.Target) {
 	if k.Standin != nil {
 		t.ExtraNamespaces = append(t.ExtraNamespaces, k.Standin.Config.WithDefaults().Namespace)
 	}
-	ctx, cancel := DiagnosticsContext(ctx, DiagnosticsTimeout)
+	ctx, cancel := diagnosticsContext(ctx, diagnosticsTimeout)
 	defer cancel()
 	c := diag.Collector{Client: k.Kube, Exec: k.Exec}
 	if err := c.Collect(ctx, dir, t); err != nil && k.Logf != nil {

@@ -15,10 +15,10 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
-// StepEnv is what proving a step needs of the cluster: both cluster suites prove
+// stepEnv is what proving a step needs of the cluster: both cluster suites prove
 // their steps through it, so a step means the same in `make e2e` and in every
 // phase of the upgrade gate.
-type StepEnv struct {
+type stepEnv struct {
 	Kube     kubernetes.Interface
 	Exec     probe.Executor
 	Logs     evidence.LogSource
@@ -31,11 +31,11 @@ type StepEnv struct {
 	GatewayPoll time.Duration
 }
 
-// StepRunner is the runner of step i of s from client, with the gateways the plan
+// stepRunner is the runner of step i of s from client, with the gateways the plan
 // names for that step (istioctl's egress gateway, and every Gateway API gateway of
 // the step's bundle, whose pods istiod creates after the Gateway is applied and
 // which are therefore waited for, bounded by Converge).
-func (e StepEnv) StepRunner(ctx context.Context, s *scenario.Scenario, i int, client deploy.ClientPod) (runner.Runner, []plan.Gateway, error) {
+func (e stepEnv) stepRunner(ctx context.Context, s *scenario.Scenario, i int, client deploy.ClientPod) (runner.Runner, []plan.Gateway, error) {
 	step := s.Steps[i]
 	gateways := plan.Gateways(s, step)
 	poll := e.GatewayPoll

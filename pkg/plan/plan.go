@@ -22,9 +22,9 @@ import (
 // Istioctl's egress gateway, as fixtures/istio/egress.yaml installs it: pkg/world's
 // description, the one the offline tier simulates.
 var (
-	EgressGatewayNamespace = world.EgressGateway().Namespace
-	EgressGatewaySelector  = "istio=" + world.EgressGateway().Labels["istio"]
-	EgressGatewayHost      = world.EgressGateway().Host()
+	egressGatewayNamespace = world.EgressGateway().Namespace
+	egressGatewaySelector  = "istio=" + world.EgressGateway().Labels["istio"]
+	egressGatewayHost      = world.EgressGateway().Host()
 )
 
 // Gateway is an egress gateway whose pods' logs a step reads and whose Service
@@ -39,7 +39,7 @@ type Gateway struct {
 // Gateways lists the egress gateways of a step: istioctl's, plus one per Gateway
 // API Gateway of class istio in the step's cumulative bundle.
 func Gateways(s *scenario.Scenario, step scenario.Step) []Gateway {
-	out := []Gateway{{Namespace: EgressGatewayNamespace, Selector: EgressGatewaySelector, Host: EgressGatewayHost}}
+	out := []Gateway{{Namespace: egressGatewayNamespace, Selector: egressGatewaySelector, Host: egressGatewayHost}}
 	for _, g := range step.Bundle.GatewayAPIGateways(s.Namespace()) {
 		d := world.GatewayAPIDeployment(g.Name, g.Namespace, nil)
 		out = append(out, Gateway{Namespace: d.Namespace, Selector: world.GatewayNameLabel + "=" + g.Name, Host: d.Host()})
