@@ -246,15 +246,11 @@ func (a *ambientStep) modifier(t test.Failer) func(kubelib.Client) {
 	}
 }
 
-// walk runs the allocator, waits until istiod has seen every address it
-// allocates (as a cluster does before the probe, which waits for the step
-// to converge), and decides the path.
-func (a *ambientStep) walk(t test.Failer, fake *xds.FakeDiscoveryServer, s *scenario.Scenario, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
+// ready runs the allocator and waits until istiod has seen every address
+// it allocates, as a cluster does before the probe (the step converges first).
+func (a *ambientStep) ready(fake *xds.FakeDiscoveryServer, namespace string) error {
 	go a.allocator.Run(a.stop)
-	if err := a.publishAllocations(fake, s.Namespace()); err != nil {
-		return Path{}, err
-	}
-	return walkAmbient(fake, s, a.bundle, a.waypoints, req, call, opts)
+	return a.publishAllocations(fake, namespace)
 }
 
 // publishAllocations waits for the allocator's status write on every
@@ -583,6 +579,9 @@ func matchChain(m *matcherv3.Matcher, ip string, port int, http bool) (string, e
 		input := tree.GetInput().GetName()
 		switch {
 		case tree.GetCustomMatch() != nil:
+			if url := tree.GetInput().GetTypedConfig().GetTypeUrl(); !strings.HasSuffix(url, ".DestinationIPInput") {
+				return "", fmt.Errorf("filter chain matcher on %s (%s), which the offline tier does not evaluate", input, url)
+			}
 			ipm := &matcherv3.IPMatcher{}
 			if err := tree.GetCustomMatch().GetTypedConfig().UnmarshalTo(ipm); err != nil {
 				return "", fmt.Errorf("filter chain matcher %s: %w", input, err)
@@ -601,12 +600,17 @@ func matchChain(m *matcherv3.Matcher, ip string, port int, http bool) (string, e
 			// The destination port (its value), or the application protocol
 			// (match.NewAppProtocol: 'h2c' and 'http/1.1' to the HTTP chain,
 			// anything else to the TCP chain, its OnNoMatch).
-			key := strconv.Itoa(port)
-			if strings.Contains(input, "application_protocol") {
+			var key string
+			switch url := tree.GetInput().GetTypedConfig().GetTypeUrl(); {
+			case strings.HasSuffix(url, ".DestinationPortInput"):
+				key = strconv.Itoa(port)
+			case strings.HasSuffix(url, ".ApplicationProtocolInput"):
 				key = "'tcp'"
 				if http {
 					key = "'http/1.1'"
 				}
+			default:
+				return "", fmt.Errorf("filter chain matcher on %s (%s), which the offline tier does not evaluate", input, url)
 			}
 			next = tree.GetExactMatchMap().GetMap()[key]
 		default:

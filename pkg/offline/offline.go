@@ -164,7 +164,7 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		configs = append(configs, c.cfg)
 	}
 	var amb *ambientStep
-	if s.ClientFor(step.Request).Ambient() {
+	if s.Ambient() {
 		if amb, kube, err = ambientCluster(bundle, s.Namespace()); err != nil {
 			r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 			return r

@@ -132,8 +132,10 @@ type ProxyOptions struct {
 // kube is every object the fake API server holds, as Kubernetes YAML; addresses
 // maps the cluster-local host names of bundle Services to their cluster IPs.
 //
-// amb is nil for a sidecar client; for an ambient client the fake server runs
-// with ambient's flags and walkAmbient decides the path.
+// amb is nil unless the scenario has an ambient client: the fake server then
+// runs as an ambient install's istiod (ambient's flags, waypoints, IP
+// auto-allocation) for every client, and walkAmbient decides an ambient
+// client's path.
 func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions, amb *ambientStep) (Path, error) {
 	call, err := callFor(req)
 	if err != nil {
@@ -162,8 +164,13 @@ func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment,
 			KubeClientBuilder:      fakeKubeClient(t),
 		})
 		if amb != nil {
-			path, err = amb.walk(t, fake, s, req, call, opts)
-			return
+			if err = amb.ready(fake, s.Namespace()); err != nil {
+				return
+			}
+			if s.ClientFor(req).Ambient() {
+				path, err = walkAmbient(fake, s, amb.bundle, amb.waypoints, req, call, opts)
+				return
+			}
 		}
 		path, err = walk(fake, s, w, gateways, req, call, opts)
 	})
