@@ -78,6 +78,9 @@ func (r StepResult) Trace() string {
 	if r.Path.Gateway != nil {
 		lines = append(lines, r.Path.Gateway.String())
 	}
+	if r.Path.Waypoint != nil {
+		lines = append(lines, r.Path.Waypoint.String())
+	}
 	lines = append(lines, "=> "+string(r.Path.Route)+": "+r.Path.Why)
 	return strings.Join(lines, "\n")
 }
@@ -160,7 +163,14 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	for _, c := range cfgs {
 		configs = append(configs, c.cfg)
 	}
-	path, err := simulate(s, w, gateways, configs, cluster+kube+core, addresses, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion})
+	var amb *ambientStep
+	if s.Ambient() {
+		if amb, kube, err = ambientCluster(bundle, s.Namespace()); err != nil {
+			r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+			return r
+		}
+	}
+	path, err := simulate(s, w, gateways, configs, cluster+kube+core, addresses, step.Request, ProxyOptions{IstioVersion: opts.IstioVersion}, amb)
 	if err != nil {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r
@@ -176,7 +186,8 @@ func notObservable(s *scenario.Scenario, st scenario.Step) string {
 	c := s.ClientFor(st.Request)
 	switch {
 	case c.Ambient():
-		return fmt.Sprintf("client %s in namespace %s is in ambient mode: the offline tier does not simulate ztunnel and waypoints yet", c.Workload, c.Namespace)
+		// ztunnel carries the request; istiod's ambient index and the
+		// waypoint's configuration decide its route (walkAmbient).
 	case !c.Injected:
 		return fmt.Sprintf("client %s in namespace %s runs without Istio's sidecar: no proxy Istio configures sees its request; the network (NetworkPolicy) decides where it goes", c.Workload, c.Namespace)
 	case st.Request.Proxy != "":
