@@ -21,7 +21,9 @@ func Unsupported(s *scenario.Scenario) (string, bool) {
 		}
 	}
 	for _, c := range s.ClientRefs() {
-		if !c.Injected {
+		// An ambient client runs no sidecar by design; the cluster tier deploys
+		// it into an enrolled namespace (pkg/ambient).
+		if !c.Injected && !c.Ambient() {
 			why = append(why, fmt.Sprintf("client %s runs without a sidecar", c.Name))
 		}
 	}

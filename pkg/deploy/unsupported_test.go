@@ -13,6 +13,10 @@ func TestUnsupported(t *testing.T) {
 	if why, ok := Unsupported(plain); ok {
 		t.Errorf("a scenario with nothing new is refused: %s", why)
 	}
+	amb := &scenario.Scenario{Name: "amb", Client: "sleep", DataPlane: scenario.Ambient, Steps: []scenario.Step{{Name: "a"}}}
+	if why, ok := Unsupported(amb); ok {
+		t.Errorf("an ambient client (no sidecar by design) is refused: %s", why)
+	}
 	s := &scenario.Scenario{Name: "bypass", Client: "sleep",
 		Clients: []scenario.ExtraClient{{Name: "outside", Injected: &no}},
 		Steps:   []scenario.Step{{Name: "a"}, {Name: "b", Delete: []string{"serviceentry.yaml"}}}}

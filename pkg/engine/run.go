@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
@@ -142,14 +143,35 @@ type Kube struct {
 var _ Ops = Kube{}
 
 func (k Kube) Namespace(ctx context.Context, n plan.Namespace) error {
-	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, true); err != nil {
+	// An ambient client's namespace is enrolled instead of labelled for
+	// injection: a pod created with a sidecar is not redirected to ztunnel.
+	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, !n.Client.Ambient()); err != nil {
 		return err
+	}
+	if n.Client.Ambient() {
+		if err := ambient.Enrol(ctx, k.Cluster, n.Client.Namespace, k.RunID); err != nil {
+			return err
+		}
 	}
 	return deploy.ApplySidecar(ctx, k.Cluster, n.Client.Namespace, n.Policy, k.RunID)
 }
 
 func (k Kube) Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error) {
-	return deploy.DeployClient(ctx, k.Cluster, filepath.Join(k.Root, filepath.FromSlash(n.Workload)), n.Client.Namespace, k.RunID)
+	file := filepath.Join(k.Root, filepath.FromSlash(n.Workload))
+	if !n.Client.Ambient() {
+		return deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID)
+	}
+	pod, err := deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID,
+		deploy.WithoutSidecar("ambient client: ztunnel carries its traffic, istio-cni redirects it"))
+	if err != nil {
+		return pod, err
+	}
+	t := k.Cluster.Timeouts
+	if t.ClientReady <= 0 || t.Poll <= 0 {
+		d := deploy.DefaultTimeouts()
+		t.ClientReady, t.Poll = d.ClientReady, d.Poll
+	}
+	return pod, ambient.WaitRedirected(ctx, k.Kube, pod.Namespace, pod.Name, t.ClientReady, t.Poll)
 }
 
 func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
@@ -52,14 +53,49 @@ func (e stepEnv) stepRunner(ctx context.Context, s *scenario.Scenario, i int, cl
 		proxies = append(proxies, got...)
 	}
 	t := e.Timeouts
-	sidecar := evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}
+	var collector runner.Collector
+	ambientClient := s.ClientFor(step.Request).Ambient()
+	if ambientClient {
+		c, err := e.ambientCollector(ctx, s, step, client, proxies)
+		if err != nil {
+			return runner.Runner{}, gateways, err
+		}
+		collector = c
+	} else {
+		sidecar := evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}
+		collector = runner.NewCollector(e.Logs, sidecar, proxies, t)
+	}
 	return runner.Runner{
 		Prober:        runner.NewProber(e.Exec, client.Namespace, client.Name, client.Container, t),
-		Collector:     runner.NewCollector(e.Logs, sidecar, proxies, t),
+		Collector:     collector,
+		Ambient:       ambientClient,
 		ClientIP:      client.IP,
 		CurlTrustArgs: e.CurlTrustArgs,
 		GatewayHosts:  plan.Hosts(gateways),
 		Timeouts:      t,
 		OnAttempt:     e.OnAttempt,
 	}, gateways, nil
+}
+
+// ambientCollector reads an ambient client's evidence: the ztunnel on its node,
+// the waypoints of the step's bundle (whose pods istiod creates after the Gateway
+// is applied, so they are waited for like Gateway API gateways), and the gateways.
+func (e StepEnv) ambientCollector(ctx context.Context, s *scenario.Scenario, step scenario.Step, client deploy.ClientPod, gateways []evidence.Proxy) (runner.Collector, error) {
+	z, err := ambient.ZtunnelFor(ctx, e.Kube, client.Namespace, client.Name)
+	if err != nil {
+		return nil, err
+	}
+	poll := e.GatewayPoll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	var waypoints []evidence.Proxy
+	for _, w := range ambient.Waypoints(step.Bundle, s.Namespace()) {
+		got, err := evidence.WaitGatewayProxies(ctx, e.Kube, w.Namespace, w.Selector(), e.Timeouts.WithDefaults().Converge, poll)
+		if err != nil {
+			return nil, fmt.Errorf("waypoint %s/%s: %w", w.Namespace, w.Name, err)
+		}
+		waypoints = append(waypoints, got...)
+	}
+	return runner.NewAmbientCollector(e.Logs, z, waypoints, gateways, e.Timeouts), nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -74,6 +75,10 @@ type Inputs struct {
 	// GatewayAPI is the channel of the Gateway API CRDs a scenario needs; empty:
 	// none needs them.
 	GatewayAPI string
+	// AmbientOverlay is the ambient install overlay (pkg/ambient.OverlayFile) when
+	// a scenario that runs has an ambient client; InstallArgs then pass it, and
+	// bring-up waits for the node agents. Empty: no ambient.
+	AmbientOverlay string
 	// Skip maps a scenario to the reason it will be skipped (hermetic mode cannot
 	// serve it, skip list); it still appears in the plan, marked.
 	Skip map[string]string
@@ -129,6 +134,9 @@ func (pl *Plan) Render(w io.Writer, newID func() string) error {
 	p.kv("istioctl", pl.Istio.Istioctl)
 	p.kv("install", mesh.FormatCommand("istioctl", pl.Istio.InstallArgs))
 	p.kv("wait for", "Deployments istiod and istio-egressgateway Available, their pods Ready")
+	if pl.Istio.AmbientOverlay != "" {
+		p.kv("ambient", ambient.InstallNote())
+	}
 	if pl.Istio.Offline != "" {
 		p.kv("offline tier simulates", "Istio "+pl.Istio.Offline)
 		if w := mesh.OfflineDivergence(pl.Istio.Version, pl.Istio.Offline); w != "" {
@@ -213,6 +221,9 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 				}
 			}
 			p.line(st.ProbeLine(newID()))
+			if w := st.waypointLine(); w != "" {
+				p.line(w)
+			}
 			p.line(st.evidenceLine())
 			exp, err := yaml.Marshal(st.Step.Expect)
 			if err != nil {
