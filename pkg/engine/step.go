@@ -80,7 +80,7 @@ func (e stepEnv) stepRunner(ctx context.Context, s *scenario.Scenario, i int, cl
 // ambientCollector reads an ambient client's evidence: the ztunnel on its node,
 // the waypoints of the step's bundle (whose pods istiod creates after the Gateway
 // is applied, so they are waited for like Gateway API gateways), and the gateways.
-func (e StepEnv) ambientCollector(ctx context.Context, s *scenario.Scenario, step scenario.Step, client deploy.ClientPod, gateways []evidence.Proxy) (runner.Collector, error) {
+func (e stepEnv) ambientCollector(ctx context.Context, s *scenario.Scenario, step scenario.Step, client deploy.ClientPod, gateways []evidence.Proxy) (runner.Collector, error) {
 	z, err := ambient.ZtunnelFor(ctx, e.Kube, client.Namespace, client.Name)
 	if err != nil {
 		return nil, err
