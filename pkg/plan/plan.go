@@ -220,10 +220,10 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 					}
 				}
 			}
-			p.line(st.ProbeLine(newID()))
-			if w := st.waypointLine(); w != "" {
+			if w := st.WaypointLine(); w != "" {
 				p.line(w)
 			}
+			p.line(st.ProbeLine(newID()))
 			p.line(st.evidenceLine())
 			exp, err := yaml.Marshal(st.Step.Expect)
 			if err != nil {

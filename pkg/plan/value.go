@@ -317,9 +317,14 @@ func (st *StepPlan) evidenceLine() string {
 	return "evidence: client sidecar's istio-proxy log; gateway logs of " + strings.Join(gws, "; ")
 }
 
-// waypointLine is how the plan prints the waypoints of a step's bundle and the
-// wait for them; "" when it has none.
-func (st *StepPlan) waypointLine() string {
+// WaypointLine is how the plan prints the wait for the waypoints of a step's
+// bundle, which the run does before it probes from an ambient client (the
+// waypoints' logs are that client's evidence); "" for a sidecar client or a
+// bundle without waypoints.
+func (st *StepPlan) WaypointLine() string {
+	if !st.Client.Ambient() {
+		return ""
+	}
 	if w := ambient.WaypointsNote(st.Waypoints); w != "" {
 		return "waypoint: " + w
 	}
