@@ -48,7 +48,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-corpora e2e-plan e2e-plan-istio-docs e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
+test: lint vet unit offline-corpora e2e-plan e2e-plan-istio-docs e2e-plan-ambient e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
@@ -153,6 +153,26 @@ e2e-plan-istio-docs: ## Prove `make e2e DRY_RUN=1` plans every scenario of the i
 	@for s in $(ISTIO_DOCS)/*/scenario.yaml; do n=$$(basename $$(dirname $$s)); \
 	  grep -q "^## Scenario $$n\$$" $(E2E_PLAN_DOCS) || { echo "the plan lacks scenario $$n"; exit 1; }; done
 	rm -f $(E2E_PLAN_DOCS)
+
+# Ambient (issue 13, docs/ambient.md): the plan of an ambient scenario with a waypoint, in
+# both external modes, shows the ambient install, the namespace enrolment, the waypoint and
+# where the evidence is read (ztunnel on the client's node, the waypoint's pods).
+E2E_PLAN_AMBIENT := $(CURDIR)/.e2e-plan-ambient.out
+AMBIENT_PLAN_SCENARIOS := $(CURDIR)/suites/egress/testdata/ambient
+.PHONY: e2e-plan-ambient
+e2e-plan-ambient: ## Prove `make e2e DRY_RUN=1` plans an ambient scenario: install, enrolment, waypoint, evidence (part of make test).
+	@for ext in internet cluster; do \
+	  $(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= EXTERNAL=$$ext SCENARIOS=$(AMBIENT_PLAN_SCENARIOS) > $(E2E_PLAN_AMBIENT) && \
+	  grep -q '^## Scenario ambient-egress-waypoint$$' $(E2E_PLAN_AMBIENT) && \
+	  ! grep -q '^SKIPPED' $(E2E_PLAN_AMBIENT) && \
+	  grep -q '^install: istioctl install .*--filename [^ ]*/fixtures/istio/egress.yaml --filename [^ ]*/fixtures/istio/ambient.yaml' $(E2E_PLAN_AMBIENT) && \
+	  grep -q '^ambient: .*DaemonSets istio-system/istio-cni-node and istio-system/ztunnel ready' $(E2E_PLAN_AMBIENT) && \
+	  grep -q '^namespace: egress-ambient-egress-waypoint  (labels istio.io/dataplane-mode=ambient' $(E2E_PLAN_AMBIENT) && \
+	  grep -q 'annotated ambient.istio.io/redirection=enabled' $(E2E_PLAN_AMBIENT) && \
+	  grep -q '^waypoint: Gateway ambient-egress/waypoint of class istio-waypoint' $(E2E_PLAN_AMBIENT) && \
+	  grep -q "^evidence: ztunnel's outbound line on the client's node.*waypoint logs of waypoint.ambient-egress.svc.cluster.local" $(E2E_PLAN_AMBIENT) \
+	  || { echo "e2e-plan-ambient: EXTERNAL=$$ext: the plan lacks an ambient part (see $(E2E_PLAN_AMBIENT))"; exit 1; }; done
+	rm -f $(E2E_PLAN_AMBIENT)
 
 .PHONY: bench
 bench: ## Benchmarks: access-log parsing, offline tier per step and per catalog.

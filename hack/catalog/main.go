@@ -59,7 +59,7 @@ func run(root string, check bool) error {
 // the paths from its steps' routes.
 func table(all []*scenario.Scenario) string {
 	var b strings.Builder
-	b.WriteString("| scenario | labels | steps → route | what it proves | hermetic (`EXTERNAL=cluster`) | source |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | data plane | labels | steps → route | what it proves | hermetic (`EXTERNAL=cluster`) | source |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range all {
 		var steps []string
 		for _, st := range s.Steps {
@@ -73,11 +73,27 @@ func table(all []*scenario.Scenario) string {
 		if ok, why := external.Supports(s); !ok {
 			hermetic = "no: " + why
 		}
-		fmt.Fprintf(&b, "| [`%s`](scenarios/%s/) | %s | %s | %s | %s | %s |\n",
-			s.Name, filepath.Base(s.Dir), strings.Join(s.Labels, ", "), strings.Join(steps, "<br>"),
+		fmt.Fprintf(&b, "| [`%s`](scenarios/%s/) | %s | %s | %s | %s | %s | %s |\n",
+			s.Name, filepath.Base(s.Dir), dataPlanes(s), strings.Join(s.Labels, ", "), strings.Join(steps, "<br>"),
 			cell(s.Description), cell(hermetic), source)
 	}
 	return b.String()
+}
+
+// dataPlanes names the data-plane modes of a scenario's clients, in the
+// contract's order: "sidecar", "ambient", or "sidecar + ambient" for a scenario
+// that runs both side by side.
+func dataPlanes(s *scenario.Scenario) string {
+	var out []string
+	for _, dp := range scenario.DataPlanes {
+		for _, c := range s.ClientRefs() {
+			if c.DataPlane == dp {
+				out = append(out, string(dp))
+				break
+			}
+		}
+	}
+	return strings.Join(out, " + ")
 }
 
 func cell(s string) string {

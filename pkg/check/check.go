@@ -163,6 +163,9 @@ func unjoin(err error) []error {
 // t.Parallel()); pkg/offline changes no Istio global after init (offline.Quiet).
 func Run(dirs []string, opts Options) (Result, error) {
 	res := Result{Dirs: dirs, Started: time.Now()}
+	// Istio's once-per-process set-up runs on the other core while the scenarios
+	// load and the first steps are analysed.
+	offline.Warm()
 	var err error
 	res.Scenarios, res.LoadErrors, err = Load(dirs)
 	if err != nil {

@@ -7,8 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 )
 
 // kindSystemPods are the kube-system pods a fresh kind cluster runs, by label: the
@@ -88,7 +88,7 @@ func waitReady(ctx context.Context, cs kubernetes.Interface, kind bool, t Timeou
 	defer cancel()
 	waitingFor := "the API server to answer"
 	var lastErr error
-	err := wait.PollUntilContextCancel(ctx, t.Poll, true, func(ctx context.Context) (bool, error) {
+	err := wait.For(func(ctx context.Context) (bool, error) {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			lastErr = err
@@ -107,7 +107,7 @@ func waitReady(ctx context.Context, cs kubernetes.Interface, kind bool, t Timeou
 		ok, w := clusterReady(nodes.Items, pods, kind)
 		waitingFor = w
 		return ok, nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(0), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err == nil {
 		return nil
 	}

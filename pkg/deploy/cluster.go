@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 )
 
 // Cluster is the API server connection every function of this package takes, with
@@ -125,38 +127,29 @@ func ValidateRunID(runID string) error {
 
 // poll calls check every interval until it reports done, returns an error, or
 // timeout passes; then the error carries the last state check described. A
-// cancelled ctx (an interrupt) ends it at once with ctx's error.
+// cancelled ctx (an interrupt) ends it at once with ctx's error. e2e-framework's
+// klient/wait.For does the polling; what it cannot do, say what the wait was
+// waiting for when it gives up, the closure keeps.
 func poll(ctx context.Context, interval, timeout time.Duration, check func(ctx context.Context) (done bool, state string, err error)) error {
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var state string
-	expired := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
+	deadline := time.Now().Add(timeout)
+	err := wait.For(func(ctx context.Context) (bool, error) {
+		done, s, err := check(ctx)
+		if s != "" {
+			state = s
 		}
+		return done, err
+	}, wait.WithContext(ctx), wait.WithTimeout(max(timeout, time.Nanosecond)), wait.WithInterval(interval), wait.WithImmediate())
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !time.Now().Before(deadline) || errors.Is(err, context.DeadlineExceeded):
 		if state == "" {
 			return fmt.Errorf("not done after %s", timeout)
 		}
 		return fmt.Errorf("not done after %s: %s", timeout, state)
 	}
-	for {
-		done, s, err := check(wctx)
-		if s != "" {
-			state = s
-		}
-		if err != nil {
-			if wctx.Err() != nil {
-				return expired()
-			}
-			return err
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-wctx.Done():
-			return expired()
-		case <-time.After(interval):
-		}
-	}
+	return err
 }

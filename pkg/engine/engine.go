@@ -57,14 +57,14 @@ func runAction(ctx context.Context, a Action) (err error) {
 	return a.Run(ctx)
 }
 
-// DiagnosticsTimeout bounds collecting one failed step's diagnostics (logs, config
+// diagnosticsTimeout bounds collecting one failed step's diagnostics (logs, config
 // dumps, every proxy's config through exec).
-const DiagnosticsTimeout = 3 * time.Minute
+const diagnosticsTimeout = 3 * time.Minute
 
-// DiagnosticsContext is the context to collect diagnostics of a failed step with:
+// diagnosticsContext is the context to collect diagnostics of a failed step with:
 // not the step's own, which is typically cancelled (the step ran out of time),
 // but one bounded by d that carries its values.
-func DiagnosticsContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+func diagnosticsContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 

@@ -71,7 +71,7 @@ func TestDiagnosticsContext(t *testing.T) {
 	type key struct{}
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	cancel()
-	ctx, done := DiagnosticsContext(parent, time.Minute)
+	ctx, done := diagnosticsContext(parent, time.Minute)
 	defer done()
 	if ctx.Err() != nil {
 		t.Fatalf("diagnostics context is already done: %v", ctx.Err())
@@ -148,7 +148,7 @@ func TestNewClusterReuse(t *testing.T) {
 
 func TestLedger(t *testing.T) {
 	s := &scenario.Scenario{Name: "x", Steps: []scenario.Step{{Name: "one"}, {Name: "two"}, {Name: "three"}}}
-	l := NewLedger(s)
+	l := newLedger(s)
 	if !l.Record("one", false) || l.Record("one", false) {
 		t.Error("Record must say whether the step was new")
 	}
@@ -160,7 +160,7 @@ func TestLedger(t *testing.T) {
 	if again := l.Unrun(""); len(again) != 0 {
 		t.Errorf("second call returned %+v", again)
 	}
-	l = NewLedger(s)
+	l = newLedger(s)
 	if got := l.Unrun("client sleep not Ready"); len(got) != 3 || !strings.Contains(got[2].Reason, "set-up failed: client sleep not Ready") {
 		t.Errorf("after a failed set-up: %+v", got)
 	}
@@ -228,9 +228,9 @@ func TestNodeTimeouts(t *testing.T) {
 		{"tear-down", n.TearDown, d.Cleanup + e.Delete + m.Uninstall},
 		{"scenario set-up, 2 clients", n.ScenarioSetUp(2), 2 * (d.Namespace + d.ClientReady)},
 		{"scenario clean-up", n.ScenarioCleanup, d.Cleanup},
-		{"step", n.Step, 2*tm.Runner.Converge + DiagnosticsTimeout},
+		{"step", n.Step, 2*tm.Runner.Converge + diagnosticsTimeout},
 		{"upgrade bring-up, 12 clients", n.UpgradeBringUp(12), c.NodeReady + c.ControlPlane + 2*m.Download + m.Install + m.Ready + 12*(d.Namespace+d.ClientReady) + u.Rollout},
-		{"upgrade step", n.UpgradeStep, 3*tm.Runner.Converge + DiagnosticsTimeout},
+		{"upgrade step", n.UpgradeStep, 3*tm.Runner.Converge + diagnosticsTimeout},
 		{"upgrade window", n.Window, u.Window},
 	} {
 		if x.node <= x.waits {
@@ -286,8 +286,8 @@ func TestStepRunner(t *testing.T) {
 		proxyPod("istio-system", "istiod-1", "10.0.0.9", map[string]string{"app": "istiod"}),
 	)
 	client := deploy.ClientPod{Namespace: s.Namespace(), Name: "sleep-1", IP: "10.0.0.5", Container: "sleep"}
-	env := StepEnv{Kube: kube, Timeouts: runner.DefaultTimeouts(), GatewayPoll: time.Millisecond}
-	r, gateways, err := env.StepRunner(context.Background(), s, i, client)
+	env := stepEnv{Kube: kube, Timeouts: runner.DefaultTimeouts(), GatewayPoll: time.Millisecond}
+	r, gateways, err := env.stepRunner(context.Background(), s, i, client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +312,8 @@ func TestStepRunner(t *testing.T) {
 
 	// A Gateway API gateway whose pod never comes: an error naming its selector.
 	env.Timeouts.Converge = 20 * time.Millisecond
-	_, _, err = StepEnv{Kube: fake.NewClientset(proxyPod("istio-system", "gw", "10.0.0.7", map[string]string{"istio": "egressgateway"})),
-		Timeouts: env.Timeouts, GatewayPoll: time.Millisecond}.StepRunner(context.Background(), s, i, client)
+	_, _, err = stepEnv{Kube: fake.NewClientset(proxyPod("istio-system", "gw", "10.0.0.7", map[string]string{"istio": "egressgateway"})),
+		Timeouts: env.Timeouts, GatewayPoll: time.Millisecond}.stepRunner(context.Background(), s, i, client)
 	if err == nil || !strings.Contains(err.Error(), scenario.GatewayNameLabel+"="+gw[0].Name) {
 		t.Errorf("missing gateway pod: err = %v", err)
 	}

@@ -22,8 +22,8 @@ type Ledger struct {
 	failed   string // the first failed step
 }
 
-// NewLedger starts a ledger for s's steps.
-func NewLedger(s *scenario.Scenario) *Ledger {
+// newLedger starts a ledger for s's steps.
+func newLedger(s *scenario.Scenario) *Ledger {
 	l := &Ledger{recorded: map[string]bool{}}
 	for _, st := range s.Steps {
 		l.steps = append(l.steps, st.Name)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
@@ -68,16 +69,26 @@ func Prepare(cfg settings.Run, m mesh.Config, scenarios []*scenario.Scenario) (P
 	if err != nil {
 		return out, err
 	}
-	in.InstallArgs = mesh.InstallArgs(mesh.InstallOptions{Overlay: overlay, Hub: m.Hub, Context: p.Context})
-	if cfg.PreloadImages {
-		in.Cluster.Preload = RunImages([]mesh.Config{m}, cfg.External == "cluster")
-	}
 	var run []*scenario.Scenario
 	for _, s := range scenarios {
 		if why, skip := cfg.SkipReason(s); skip {
 			in.Skip[s.Name] = why
 		} else {
 			run = append(run, s)
+		}
+	}
+	opts := mesh.InstallOptions{Overlay: overlay, Hub: m.Hub, Context: p.Context}
+	if ambient.Needed(run) {
+		if in.AmbientOverlay, err = ambient.DefaultOverlay(); err != nil {
+			return out, err
+		}
+		opts.ExtraOverlays = []string{in.AmbientOverlay}
+	}
+	in.InstallArgs = mesh.InstallArgs(opts)
+	if cfg.PreloadImages {
+		in.Cluster.Preload = RunImages([]mesh.Config{m}, cfg.External == "cluster")
+		if in.AmbientOverlay != "" {
+			in.Cluster.Preload = append(in.Cluster.Preload, ambient.Images(m)...)
 		}
 	}
 	if deploy.NeedsGatewayAPI(run) {

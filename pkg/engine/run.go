@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
@@ -52,7 +53,7 @@ type ScenarioRun struct {
 
 // NewScenarioRun starts executing sp.
 func NewScenarioRun(sp *plan.ScenarioPlan) *ScenarioRun {
-	return &ScenarioRun{Plan: sp, Clients: map[scenario.ClientRef]deploy.ClientPod{}, Ledger: NewLedger(sp.Scenario)}
+	return &ScenarioRun{Plan: sp, Clients: map[scenario.ClientRef]deploy.ClientPod{}, Ledger: newLedger(sp.Scenario)}
 }
 
 func (r *ScenarioRun) say(line string) {
@@ -142,21 +143,43 @@ type Kube struct {
 var _ Ops = Kube{}
 
 func (k Kube) Namespace(ctx context.Context, n plan.Namespace) error {
-	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, n.Injection); err != nil {
+	// An ambient client's namespace is enrolled instead of labelled for
+	// injection: a pod created with a sidecar is not redirected to ztunnel. A
+	// namespace of clients without a sidecar alone is not labelled either.
+	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, n.Injection && !n.Client.Ambient()); err != nil {
 		return err
+	}
+	if n.Client.Ambient() {
+		if err := ambient.Enrol(ctx, k.Cluster, n.Client.Namespace, k.RunID); err != nil {
+			return err
+		}
 	}
 	return deploy.ApplySidecar(ctx, k.Cluster, n.Client.Namespace, n.Policy, k.RunID)
 }
 
 func (k Kube) Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error) {
-	var opts []deploy.ClientOption
-	if !n.Client.Injected && !n.Client.Ambient() {
-		opts = append(opts, deploy.Uninjected())
+	file := filepath.Join(k.Root, filepath.FromSlash(n.Workload))
+	if !n.Client.Ambient() {
+		var opts []deploy.ClientOption
+		if !n.Client.Injected {
+			opts = append(opts, deploy.Uninjected())
+		}
+		if len(n.Annotations) > 0 {
+			opts = append(opts, deploy.WithPodAnnotations(n.Annotations))
+		}
+		return deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID, opts...)
 	}
-	if len(n.Annotations) > 0 {
-		opts = append(opts, deploy.WithPodAnnotations(n.Annotations))
+	pod, err := deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID,
+		deploy.WithoutSidecar("ambient client: ztunnel carries its traffic, istio-cni redirects it"))
+	if err != nil {
+		return pod, err
 	}
-	return deploy.DeployClient(ctx, k.Cluster, filepath.Join(k.Root, filepath.FromSlash(n.Workload)), n.Client.Namespace, k.RunID, opts...)
+	t := k.Cluster.Timeouts
+	if t.ClientReady <= 0 || t.Poll <= 0 {
+		d := deploy.DefaultTimeouts()
+		t.ClientReady, t.Poll = d.ClientReady, d.Poll
+	}
+	return pod, ambient.WaitRedirected(ctx, k.Kube, pod.Namespace, pod.Name, t.ClientReady, t.Poll)
 }
 
 func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {
@@ -186,15 +209,15 @@ func (k Kube) Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPla
 			return runner.Outcome{}, err
 		}
 	}
-	r, _, err := k.stepEnv().StepRunner(ctx, sp.Scenario, st.Index, client)
+	r, _, err := k.runnerEnv().stepRunner(ctx, sp.Scenario, st.Index, client)
 	if err != nil {
 		return runner.Outcome{}, err
 	}
 	return r.Converge(ctx, st.Step), nil
 }
 
-func (k Kube) stepEnv() StepEnv {
-	return StepEnv{Kube: k.Kube, Exec: k.Exec, Logs: k.Logs, Timeouts: k.Timeouts, CurlTrustArgs: k.CurlTrustArgs(),
+func (k Kube) runnerEnv() stepEnv {
+	return stepEnv{Kube: k.Kube, Exec: k.Exec, Logs: k.Logs, Timeouts: k.Timeouts, CurlTrustArgs: k.CurlTrustArgs(),
 		OnAttempt: k.OnAttempt, GatewayPoll: k.GatewayPoll}
 }
 
@@ -233,7 +256,7 @@ func (k Kube) Collect(ctx context.Context, dir string, t diag.Target) {
 	if k.Standin != nil {
 		t.ExtraNamespaces = append(t.ExtraNamespaces, k.Standin.Config.WithDefaults().Namespace)
 	}
-	ctx, cancel := DiagnosticsContext(ctx, DiagnosticsTimeout)
+	ctx, cancel := diagnosticsContext(ctx, diagnosticsTimeout)
 	defer cancel()
 	c := diag.Collector{Client: k.Kube, Exec: k.Exec}
 	if err := c.Collect(ctx, dir, t); err != nil && k.Logf != nil {

@@ -42,6 +42,9 @@ func (r *recorder) Prove(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepP
 	if c.Namespace != st.Client.Namespace {
 		return runner.Outcome{}, errors.New("probe from the wrong client")
 	}
+	if w := st.WaypointLine(); w != "" { // the step runner waits for them before it probes
+		r.did = append(r.did, w)
+	}
 	r.did = append(r.did, st.ProbeLine(testID))
 	return runner.Outcome{Passed: !r.fail[st.Name()]}, nil
 }
@@ -67,7 +70,7 @@ func printed(out string) []string {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "probe: "),
+		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "probe: "), strings.HasPrefix(l, "waypoint: "),
 			strings.HasPrefix(l, "apply ") && strings.HasSuffix(l, ":"):
 			got = append(got, l)
 		case (section == "## Bring-up" || strings.HasPrefix(section, "## Tear-down")) && l != "":

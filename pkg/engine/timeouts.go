@@ -84,7 +84,7 @@ func (t Timeouts) Nodes() NodeTimeouts {
 		ScenarioCleanup: d.Cleanup + nodeMargin,
 		// The gateway pods' wait is bounded by Converge too (a Gateway API deployment
 		// appears after its Gateway is applied).
-		Step: 2*r.Converge + DiagnosticsTimeout + nodeMargin,
+		Step: 2*r.Converge + diagnosticsTimeout + nodeMargin,
 		// The prober's bound, then judging its last probes.
 		Window:        u.Window + 10*time.Minute,
 		BundleRemoval: r.Converge + time.Minute,

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 
 	"github.com/egress-conformance/egress-conformance/pkg/world"
 )
@@ -165,17 +166,14 @@ func hasContainer(pod corev1.Pod, name string) bool {
 // gateway pod or timeout passes. Gateway API deployments appear only after istiod
 // has reconciled the Gateway, so a step that just applied one must wait for them.
 func WaitGatewayProxies(ctx context.Context, client kubernetes.Interface, namespace, labelSelector string, timeout, poll time.Duration) ([]Proxy, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		proxies, err := GatewayProxies(ctx, client, namespace, labelSelector)
-		if err == nil {
-			return proxies, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waited %s: %w", timeout, err)
-		case <-time.After(poll):
-		}
+	var proxies []Proxy
+	var last error
+	err := wait.For(func(ctx context.Context) (bool, error) {
+		proxies, last = GatewayProxies(ctx, client, namespace, labelSelector)
+		return last == nil, nil
+	}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(poll), wait.WithImmediate())
+	if err != nil {
+		return nil, fmt.Errorf("waited %s: %w", timeout, errors.Join(last, err))
 	}
+	return proxies, nil
 }

@@ -11,10 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 )
@@ -265,7 +265,7 @@ func createOrUpdate[T client.Object](ctx context.Context, c getCreateUpdate[T], 
 // available.
 func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string, t Timeouts) error {
 	var last string
-	err := wait.PollUntilContextTimeout(ctx, t.Poll, t.Ready, true, func(ctx context.Context) (bool, error) {
+	err := wait.For(func(ctx context.Context) (bool, error) {
 		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			last = err.Error()
@@ -274,7 +274,7 @@ func waitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name strin
 		ready, why := deploymentReady(d)
 		last = why
 		return ready, nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(t.Ready), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err != nil {
 		return fmt.Errorf("external: Deployment %s/%s not ready within %s (%s): %w", ns, name, t.Ready, last, err)
 	}
@@ -320,10 +320,10 @@ func deleteNamespace(ctx context.Context, cs kubernetes.Interface, ns string, t 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("external: delete namespace %s: %w", ns, err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, t.Poll, t.Delete, true, func(ctx context.Context) (bool, error) {
+	err = wait.For(func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(t.Delete), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err != nil {
 		return fmt.Errorf("external: namespace %s still there after %s: %w", ns, t.Delete, err)
 	}

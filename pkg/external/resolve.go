@@ -12,9 +12,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 
 	"github.com/egress-conformance/egress-conformance/pkg/versions"
 )
@@ -147,7 +147,7 @@ func (s *Standin) WaitResolvable(ctx context.Context, cs kubernetes.Interface, o
 
 	var phase corev1.PodPhase
 	var reason string
-	err = wait.PollUntilContextTimeout(ctx, t.Poll, t.DNS, true, func(ctx context.Context) (bool, error) {
+	err = wait.For(func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, CheckPodName, metav1.GetOptions{})
 		if err != nil {
 			reason = err.Error()
@@ -155,7 +155,7 @@ func (s *Standin) WaitResolvable(ctx context.Context, cs kubernetes.Interface, o
 		}
 		phase, reason = p.Status.Phase, podWaitingReason(p)
 		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(t.DNS), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err == nil && phase == corev1.PodSucceeded {
 		o.say("every host of %v resolves to the stand-in", s.Config.Hosts)
 		return nil
@@ -204,10 +204,10 @@ func deletePod(ctx context.Context, cs kubernetes.Interface, ns, name string, t 
 	if err != nil {
 		return fmt.Errorf("external: delete pod %s/%s: %w", ns, name, err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, t.Poll, t.Delete, true, func(ctx context.Context) (bool, error) {
+	err = wait.For(func(ctx context.Context) (bool, error) {
 		_, err := pods.Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(t.Delete), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err != nil {
 		return fmt.Errorf("external: pod %s/%s still there after %s: %w", ns, name, t.Delete, err)
 	}

@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient/wait"
 )
 
 // Target is a Deployment that must be Available with every pod Ready.
@@ -51,7 +51,7 @@ func WaitDeployments(ctx context.Context, client kubernetes.Interface, targets [
 	out = orDiscard(out)
 	t := timeouts.withDefaults()
 	last := make(map[Target]string, len(targets))
-	err := wait.PollUntilContextTimeout(ctx, t.Poll, t.Ready, true, func(ctx context.Context) (bool, error) {
+	err := wait.For(func(ctx context.Context) (bool, error) {
 		all := true
 		for _, tg := range targets {
 			ready, why := targetReady(ctx, client, tg)
@@ -66,7 +66,7 @@ func WaitDeployments(ctx context.Context, client kubernetes.Interface, targets [
 			all = all && ready
 		}
 		return all, nil
-	})
+	}, wait.WithContext(ctx), wait.WithTimeout(t.Ready), wait.WithInterval(t.Poll), wait.WithImmediate())
 	if err == nil {
 		return nil
 	}

@@ -30,16 +30,24 @@ func (r StepResult) Evidence() expect.Evidence {
 		// route the connection around it): there is no sidecar line to compare.
 		ev.Sidecar, ev.SidecarRaw, ev.NoSidecar = nil, "", true
 	}
-	if p.Gateway != nil {
-		ev.Gateway = &accesslog.Entry{UpstreamCluster: p.Gateway.Cluster, RouteName: p.Gateway.Route,
-			ResponseCodeDetails: p.Gateway.ResponseCodeDetails, RequestedServerName: p.Gateway.SNI}
-		if p.Gateway.ResponseCodeDetails != "" && p.Status != nil {
-			// The gateway answered itself (an authorization denial).
-			ev.Gateway.ResponseCode = *p.Status
-		}
-		ev.GatewayRaw = p.Gateway.String()
-	}
+	ev.Gateway, ev.GatewayRaw = hopEntry(p.Gateway, p.Status)
+	ev.Waypoint, ev.WaypointRaw = hopEntry(p.Waypoint, p.Status)
 	return ev
+}
+
+// hopEntry is the log entry of a proxy hop after the client's: nil when the
+// request never reached the proxy.
+func hopEntry(h *Hop, status *int) (*accesslog.Entry, string) {
+	if h == nil {
+		return nil, ""
+	}
+	e := &accesslog.Entry{UpstreamCluster: h.Cluster, RouteName: h.Route,
+		ResponseCodeDetails: h.ResponseCodeDetails, RequestedServerName: h.SNI}
+	if h.ResponseCodeDetails != "" && status != nil {
+		// The proxy answered itself (an authorization denial).
+		e.ResponseCode = *status
+	}
+	return e, h.String()
 }
 
 // Judgement is a step's result against its expectation.

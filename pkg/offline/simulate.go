@@ -103,9 +103,12 @@ type Path struct {
 	// leaves the mesh and the status is the external server's to give.
 	Status *int
 	// Sidecar and Gateway are the hops; Gateway is nil when the request never
-	// reached the egress gateway.
-	Sidecar Hop
-	Gateway *Hop
+	// reached the egress gateway. For an ambient client Sidecar stands for its
+	// ztunnel, which is not simulated, and Waypoint is the waypoint's hop (nil
+	// when the request does not pass one).
+	Sidecar  Hop
+	Gateway  *Hop
+	Waypoint *Hop
 	// NotObservable says why the simulated route cannot be trusted for this
 	// request (it states a method or headers, and a matched virtual host routes
 	// on them, which the simulation does not evaluate); empty otherwise.
@@ -128,7 +131,12 @@ type ProxyOptions struct {
 //
 // kube is every object the fake API server holds, as Kubernetes YAML; addresses
 // maps the cluster-local host names of bundle Services to their cluster IPs.
-func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions) (Path, error) {
+//
+// amb is nil unless the scenario has an ambient client: the fake server then
+// runs as an ambient install's istiod (ambient's flags, waypoints, IP
+// auto-allocation) for every client, and walkAmbient decides an ambient
+// client's path.
+func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment, cfgs []config.Config, kube string, addresses map[string]string, req scenario.Request, opts ProxyOptions, amb *ambientStep) (Path, error) {
 	call, err := callFor(req)
 	if err != nil {
 		return Path{}, err
@@ -142,14 +150,28 @@ func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment,
 		}
 	}
 	var path Path
+	defer holdIstioFlags(amb != nil)()
 	werr := test.Wrap(func(t test.Failer) {
+		modify := installedGatewayAPICRDs
+		if amb != nil {
+			modify = amb.modifier(t)
+		}
 		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			Configs:                cfgs,
 			KubernetesObjectString: kube,
 			MeshConfig:             meshConfig(w.Mesh),
-			KubeClientModifier:     installedGatewayAPICRDs,
+			KubeClientModifier:     modify,
 			KubeClientBuilder:      fakeKubeClient(t),
 		})
+		if amb != nil {
+			if err = amb.ready(fake, s.Namespace()); err != nil {
+				return
+			}
+			if s.ClientFor(req).Ambient() {
+				path, err = walkAmbient(fake, s, amb.bundle, amb.waypoints, req, call, opts)
+				return
+			}
+		}
 		path, err = walk(fake, s, w, gateways, req, call, opts)
 	})
 	if werr != nil {

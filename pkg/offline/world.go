@@ -36,7 +36,7 @@ type gatewayDeployment struct {
 func worldFor(s *scenario.Scenario, b scenario.Bundle) world.World {
 	in := world.Scenario{OutboundTrafficPolicy: string(s.Mesh.OutboundTrafficPolicy)}
 	for _, c := range s.ClientRefs() {
-		in.Clients = append(in.Clients, world.Client{Workload: c.Workload, Namespace: c.Namespace})
+		in.Clients = append(in.Clients, world.Client{Workload: c.Workload, Namespace: c.Namespace, Ambient: c.Ambient()})
 	}
 	for _, gw := range b.GatewayAPIGateways(s.Namespace()) {
 		g := world.GatewayAPIGateway{Name: gw.Name, Namespace: gw.Namespace}
@@ -50,6 +50,7 @@ func worldFor(s *scenario.Scenario, b scenario.Bundle) world.World {
 	// do not run one (the clients are in the same order).
 	for i, c := range s.ClientRefs() {
 		w.Clients[i].Injected = c.Injected
+		w.Clients[i].Ambient = c.Ambient()
 	}
 	return w
 }
@@ -89,14 +90,14 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: '{{$v}}'
+    {{$k}}: {{$v}}
 {{- end}}
 spec:
   type: ClusterIP
   clusterIP: {{.ClusterIP}}
   selector:
 {{- range $k, $v := .Labels}}
-    {{$k}}: '{{$v}}'
+    {{$k}}: {{$v}}
 {{- end}}
   ports:
 {{- range .Ports}}
@@ -116,7 +117,7 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: '{{$v}}'
+    {{$k}}: {{$v}}
 {{- end}}
 {{- if .Annotations}}
   annotations:
@@ -173,6 +174,9 @@ metadata:
 {{- if .Injected}}
   labels:
     {{$.InjectionLabel}}: enabled
+{{- else if .Ambient}}
+  labels:
+    {{$.DataplaneModeLabel}}: ambient
 {{- end}}
 {{- end}}
 {{- range .Workloads}}{{template "workload" .}}{{end}}
@@ -214,9 +218,10 @@ func render(w world.World, gateways []gatewayDeployment) string {
 			cw.Labels["security.istio.io/tlsMode"] = "istio"
 			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
 			cw.Containers = append(cw.Containers, "istio-proxy")
-		} else {
-			// How the cluster tier keeps the webhook off this pod (pkg/deploy Uninjected).
-			cw.Labels[scenario.InjectAnnotation] = "false"
+		} else if !c.Ambient {
+			// How the cluster tier keeps the webhook off this pod (pkg/deploy
+			// Uninjected also sets the label; netpol.go's clientPeer carries it for
+			// NetworkPolicy selectors, Istio reads neither of a pod it never injects).
 			cw.Annotations = map[string]string{scenario.InjectAnnotation: "false"}
 		}
 		workloads = append(workloads, cw)
@@ -226,14 +231,19 @@ func render(w world.World, gateways []gatewayDeployment) string {
 	for _, ns := range w.InjectedNamespaces() {
 		injected[ns] = true
 	}
+	ambient := map[string]bool{}
+	for _, ns := range w.AmbientNamespaces() {
+		ambient[ns] = true
+	}
 	var namespaces []map[string]any
 	for _, ns := range w.Namespaces() {
-		namespaces = append(namespaces, map[string]any{"Name": ns, "Injected": injected[ns]})
+		namespaces = append(namespaces, map[string]any{"Name": ns, "Injected": injected[ns], "Ambient": ambient[ns]})
 	}
 	err := worldTemplate.Execute(&b, map[string]any{
-		"InjectionLabel": world.InjectionLabel,
-		"Namespaces":     namespaces,
-		"Workloads":      workloads,
+		"InjectionLabel":     world.InjectionLabel,
+		"DataplaneModeLabel": world.DataplaneModeLabel,
+		"Namespaces":         namespaces,
+		"Workloads":          workloads,
 	})
 	if err != nil {
 		// The template and its inputs are ours; failing here is a programming error.

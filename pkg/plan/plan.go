@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -22,9 +23,9 @@ import (
 // Istioctl's egress gateway, as fixtures/istio/egress.yaml installs it: pkg/world's
 // description, the one the offline tier simulates.
 var (
-	EgressGatewayNamespace = world.EgressGateway().Namespace
-	EgressGatewaySelector  = "istio=" + world.EgressGateway().Labels["istio"]
-	EgressGatewayHost      = world.EgressGateway().Host()
+	egressGatewayNamespace = world.EgressGateway().Namespace
+	egressGatewaySelector  = "istio=" + world.EgressGateway().Labels["istio"]
+	egressGatewayHost      = world.EgressGateway().Host()
 )
 
 // Gateway is an egress gateway whose pods' logs a step reads and whose Service
@@ -39,7 +40,7 @@ type Gateway struct {
 // Gateways lists the egress gateways of a step: istioctl's, plus one per Gateway
 // API Gateway of class istio in the step's cumulative bundle.
 func Gateways(s *scenario.Scenario, step scenario.Step) []Gateway {
-	out := []Gateway{{Namespace: EgressGatewayNamespace, Selector: EgressGatewaySelector, Host: EgressGatewayHost}}
+	out := []Gateway{{Namespace: egressGatewayNamespace, Selector: egressGatewaySelector, Host: egressGatewayHost}}
 	for _, g := range step.Bundle.GatewayAPIGateways(s.Namespace()) {
 		d := world.GatewayAPIDeployment(g.Name, g.Namespace, nil)
 		out = append(out, Gateway{Namespace: d.Namespace, Selector: world.GatewayNameLabel + "=" + g.Name, Host: d.Host()})
@@ -74,6 +75,10 @@ type Inputs struct {
 	// GatewayAPI is the channel of the Gateway API CRDs a scenario needs; empty:
 	// none needs them.
 	GatewayAPI string
+	// AmbientOverlay is the ambient install overlay (pkg/ambient.OverlayFile) when
+	// a scenario that runs has an ambient client; InstallArgs then pass it, and
+	// bring-up waits for the node agents. Empty: no ambient.
+	AmbientOverlay string
 	// Skip maps a scenario to the reason it will be skipped (hermetic mode cannot
 	// serve it, skip list); it still appears in the plan, marked.
 	Skip map[string]string
@@ -129,6 +134,9 @@ func (pl *Plan) Render(w io.Writer, newID func() string) error {
 	p.kv("istioctl", pl.Istio.Istioctl)
 	p.kv("install", mesh.FormatCommand("istioctl", pl.Istio.InstallArgs))
 	p.kv("wait for", "Deployments istiod and istio-egressgateway Available, their pods Ready")
+	if pl.Istio.AmbientOverlay != "" {
+		p.kv("ambient", ambient.InstallNote())
+	}
 	if pl.Istio.Offline != "" {
 		p.kv("offline tier simulates", "Istio "+pl.Istio.Offline)
 		if w := mesh.OfflineDivergence(pl.Istio.Version, pl.Istio.Offline); w != "" {
@@ -211,6 +219,9 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 						p.line(l)
 					}
 				}
+			}
+			if w := st.WaypointLine(); w != "" {
+				p.line(w)
 			}
 			p.line(st.ProbeLine(newID()))
 			p.line(st.evidenceLine())

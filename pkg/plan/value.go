@@ -10,6 +10,7 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
@@ -43,6 +44,9 @@ type Istio struct {
 	// Istioctl says where the binary comes from.
 	Istioctl    string
 	InstallArgs []string
+	// AmbientOverlay is the ambient overlay InstallArgs pass as a further
+	// --filename (pkg/ambient); empty: no scenario that runs is ambient.
+	AmbientOverlay string
 	// Offline is the Istio release the offline tier simulates (its library).
 	Offline string
 }
@@ -63,11 +67,14 @@ type StageKind string
 // Bring-up and tear-down stages. Further stages (an ambient install, say) are
 // further kinds, listed where they run.
 const (
-	StageDocker         StageKind = "docker"
-	StageCluster        StageKind = "cluster"
-	StagePreload        StageKind = "preload-images"
-	StageIstioctl       StageKind = "istioctl"
-	StageIstio          StageKind = "istio"
+	StageDocker   StageKind = "docker"
+	StageCluster  StageKind = "cluster"
+	StagePreload  StageKind = "preload-images"
+	StageIstioctl StageKind = "istioctl"
+	StageIstio    StageKind = "istio"
+	// StageAmbient waits for ambient's node agents (istio-cni, ztunnel) the
+	// install added (pkg/ambient).
+	StageAmbient        StageKind = "ambient"
 	StageGatewayAPICRDs StageKind = "gateway-api-crds"
 	StageExternal       StageKind = "external"
 	StageCleanup        StageKind = "cleanup"
@@ -122,15 +129,21 @@ type Namespace struct {
 
 // Line is how the plan prints the namespace, and how a run records creating it.
 func (n Namespace) Line() string {
-	injection := "istio-injection=enabled, "
-	if !n.Injection {
-		injection = "no injection label: only clients without a sidecar live here; "
+	labels := "istio-injection=enabled"
+	switch {
+	case n.Client.Ambient():
+		labels = ambient.NamespaceLabelsNote()
+	case !n.Injection:
+		labels = "no injection label: only clients without a sidecar live here"
 	}
-	return "namespace: " + n.Client.Namespace + "  (labels " + injection + "egress-conformance.io/run=" + n.RunID + ")"
+	return "namespace: " + n.Client.Namespace + "  (labels " + labels + ", egress-conformance.io/run=" + n.RunID + ")"
 }
 
 // ClientLine is how the plan prints the client, and how a run records deploying it.
 func (n Namespace) ClientLine() string {
+	if n.Client.Ambient() {
+		return "  client: " + n.Workload + " (" + ambient.ClientNote() + "; data plane ambient: the Sidecar above does not reach ztunnel)"
+	}
 	var ann []string
 	for _, k := range slices.Sorted(maps.Keys(n.Annotations)) {
 		ann = append(ann, k+": "+strconv.Quote(n.Annotations[k]))
@@ -139,7 +152,7 @@ func (n Namespace) ClientLine() string {
 	if len(ann) > 0 {
 		with = ", pod annotations " + strings.Join(ann, ", ")
 	}
-	if !n.Client.Injected && !n.Client.Ambient() {
+	if !n.Client.Injected {
 		return "  client: " + n.Workload + " without a sidecar (pod template label and annotation " + scenario.InjectAnnotation +
 			`: "false"` + with + "; Ready without container istio-proxy)"
 	}
@@ -159,6 +172,9 @@ type StepPlan struct {
 	Request probe.Request
 	// Gateways are the egress gateways whose logs are evidence.
 	Gateways []Gateway
+	// Waypoints are the waypoints of the step's bundle (Gateways of class
+	// istio-waypoint): an ambient client's probe may pass them.
+	Waypoints []ambient.Waypoint
 }
 
 // Name is the step's name.
@@ -222,9 +238,10 @@ func (a Action) Lines() []string {
 // Build computes the plan from its inputs, touching nothing.
 func Build(in Inputs) (*Plan, error) {
 	p := &Plan{
-		RunID:         in.RunID,
-		Cluster:       in.Cluster,
-		Istio:         Istio{Version: in.IstioVersion, Istioctl: in.Istioctl, InstallArgs: in.InstallArgs, Offline: in.OfflineIstio},
+		RunID:   in.RunID,
+		Cluster: in.Cluster,
+		Istio: Istio{Version: in.IstioVersion, Istioctl: in.Istioctl, InstallArgs: in.InstallArgs, Offline: in.OfflineIstio,
+			AmbientOverlay: in.AmbientOverlay},
 		External:      in.External,
 		ExternalNotes: in.ExternalNotes,
 		Convergence:   Convergence{Consecutive: in.Consecutive, Within: in.Converge, Curl: in.CurlTimeout},
@@ -255,6 +272,10 @@ func stages(in Inputs) (up, down []Stage) {
 		up = append(up, Stage{StageIstio, "use the mesh the cluster has (never installed over or removed), else install Istio " + in.IstioVersion + " and wait for it"})
 	} else {
 		up = append(up, Stage{StageIstio, "install Istio " + in.IstioVersion + " with the egress gateway and wait for it"})
+	}
+	if in.AmbientOverlay != "" {
+		up = append(up, Stage{StageAmbient, "wait for ambient's node agents (DaemonSets " + ambient.CNI.String() + " and " +
+			ambient.Ztunnel.String() + ") on every node"})
 	}
 	if in.GatewayAPI != "" {
 		up = append(up, Stage{StageGatewayAPICRDs, "install the Gateway API CRDs (" + in.GatewayAPI + ") a scenario needs"})
@@ -289,7 +310,7 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 	}
 	for i, st := range s.Steps {
 		c := s.ClientFor(st.Request)
-		stp := &StepPlan{Index: i, Step: st, Client: c, Gateways: Gateways(s, st),
+		stp := &StepPlan{Index: i, Step: st, Client: c, Gateways: Gateways(s, st), Waypoints: ambient.Waypoints(st.Bundle, s.Namespace()),
 			Request: probe.Request{URL: st.Request.URL, Timeout: in.CurlTimeout, Options: st.Request.CurlArgs()}}
 		if in.Cumulative && i == 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionRemoveBundle, DefaultNamespace: s.Namespace()})
@@ -325,8 +346,25 @@ func (st *StepPlan) evidenceLine() string {
 	for _, g := range st.Gateways {
 		gws = append(gws, fmt.Sprintf("%s (pods %s in %s)", g.Host, g.Selector, g.Namespace))
 	}
+	if st.Client.Ambient() {
+		return "evidence: " + ambient.EvidenceNote(st.Waypoints) + "; gateway logs of " + strings.Join(gws, "; ")
+	}
 	if !st.Client.Injected {
 		return "evidence: curl's result (the client has no sidecar); gateway logs of " + strings.Join(gws, "; ")
 	}
 	return "evidence: client sidecar's istio-proxy log; gateway logs of " + strings.Join(gws, "; ")
+}
+
+// WaypointLine is how the plan prints the wait for the waypoints of a step's
+// bundle, which the run does before it probes from an ambient client (the
+// waypoints' logs are that client's evidence); "" for a sidecar client or a
+// bundle without waypoints.
+func (st *StepPlan) WaypointLine() string {
+	if !st.Client.Ambient() {
+		return ""
+	}
+	if w := ambient.WaypointsNote(st.Waypoints); w != "" {
+		return "waypoint: " + w
+	}
+	return ""
 }

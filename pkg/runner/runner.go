@@ -46,6 +46,10 @@ type Runner struct {
 	// CurlTrustArgs are passed to every probe (hermetic mode: the stand-in's
 	// public-key pin, so HTTPS to it verifies without a CA in the client).
 	CurlTrustArgs []string
+	// Ambient: the client is in ambient mode. Its Collector is an
+	// evidence.AmbientCollector, asked whether the step expects a waypoint line
+	// (not a gateway line), and the evidence is classified as ambient.
+	Ambient bool
 
 	// OnAttempt, when set, is called after every attempt (e.g. to print progress
 	// to GinkgoWriter).
@@ -176,6 +180,8 @@ func (o Outcome) EvidenceLines() []string {
 	}
 	add("request id", ev.RequestID)
 	add("sidecar", ev.SidecarRaw)
+	add("ztunnel", ev.ZtunnelRaw)
+	add("waypoint", ev.WaypointRaw)
 	add("gateway", ev.GatewayRaw)
 	return out
 }
@@ -185,6 +191,13 @@ func (o Outcome) EvidenceLines() []string {
 // tell where the request went.
 func WantGateway(exp scenario.Expect) bool {
 	return exp.Route == scenario.RouteEgressGateway || (exp.GatewayLog != nil && !exp.GatewayLog.Absent)
+}
+
+// WantWaypoint reports whether a step expects a waypoint to log its request: an
+// ambient client's Collector then waits for that line when ztunnel's line cannot
+// tell where the connection went.
+func WantWaypoint(exp scenario.Expect) bool {
+	return exp.Route == scenario.RouteWaypoint || (exp.WaypointLog != nil && !exp.WaypointLog.Absent)
 }
 
 // Converge probes until the step's expectation holds for Timeouts.Consecutive
@@ -285,7 +298,11 @@ func (r Runner) attempt(ctx context.Context, step scenario.Step, t Timeouts, n i
 	}
 	// Since is this attempt's start as the runner's clock saw it, not the
 	// prober's: one clock decides which lines are old.
-	found, err := r.Collector.Collect(ctx, evidence.Target{RequestID: id, LocalAddr: res.LocalAddr, Since: started}, WantGateway(step.Expect))
+	want := WantGateway(step.Expect)
+	if r.Ambient {
+		want = WantWaypoint(step.Expect)
+	}
+	found, err := r.Collector.Collect(ctx, evidence.Target{RequestID: id, LocalAddr: res.LocalAddr, Since: started}, want)
 	a.Found = found
 	if err != nil {
 		a.Err = fmt.Errorf("collect access lines: %w", err)
@@ -294,6 +311,7 @@ func (r Runner) attempt(ctx context.Context, step scenario.Step, t Timeouts, n i
 	}
 	a.Evidence = ClusterEvidence(step, res, found, r.ClientIP, r.GatewayHosts)
 	a.Evidence.RequestID = id
+	a.Evidence.Ambient = r.Ambient
 	a.Verdict = expect.Evaluate(step.Expect, a.Evidence)
 	a.Passed = a.Verdict.Passed()
 	a.Elapsed = r.now().Sub(started)
@@ -316,6 +334,10 @@ func ClusterEvidence(step scenario.Step, res probe.Result, f evidence.Found, cli
 		Gateway:      f.Gateway,
 		SidecarRaw:   f.SidecarRaw,
 		GatewayRaw:   f.GatewayRaw,
+		Waypoint:     f.Waypoint,
+		WaypointRaw:  f.WaypointRaw,
+		Ztunnel:      f.Ztunnel,
+		ZtunnelRaw:   f.ZtunnelRaw,
 		LogsObserved: f.LogsObserved,
 		NoSidecar:    f.NoSidecar,
 		GatewayHosts: gatewayHosts,

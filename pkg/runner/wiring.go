@@ -24,3 +24,14 @@ func NewCollector(src evidence.LogSource, sidecar evidence.Proxy, gateways []evi
 		Poll: t.LogPoll, Flush: t.LogFlush, Timeout: t.LogTimeout, SinceSlack: t.LogSinceSlack,
 	}
 }
+
+// NewAmbientCollector returns the Collector of an ambient client's lines (the
+// ztunnel on its node, the waypoints, the gateways) with its poll, flush and
+// timeout taken from t.
+func NewAmbientCollector(src evidence.LogSource, ztunnel evidence.Proxy, waypoints, gateways []evidence.Proxy, t Timeouts) evidence.AmbientCollector {
+	t = t.WithDefaults()
+	return evidence.AmbientCollector{
+		Source: src, Ztunnel: ztunnel, Waypoints: waypoints, Gateways: gateways,
+		Poll: t.LogPoll, Flush: t.LogFlush, Timeout: t.LogTimeout,
+	}
+}

@@ -176,6 +176,27 @@ type Client struct {
 	// Injected: the namespace carries istio-injection=enabled, so the client
 	// runs Istio's sidecar. Always true for the clients the harness deploys.
 	Injected bool
+	// Ambient: the client is in ambient mode; its namespace carries
+	// istio.io/dataplane-mode=ambient and it runs no sidecar.
+	Ambient bool
+}
+
+// DataplaneModeLabel is the namespace label that enrols its pods in ambient
+// mode (value ambient), istio.io's `kubectl label namespace ...
+// istio.io/dataplane-mode=ambient`.
+const DataplaneModeLabel = "istio.io/dataplane-mode"
+
+// AmbientNamespaces are the namespaces labelled istio.io/dataplane-mode=ambient.
+func (w World) AmbientNamespaces() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range w.Clients {
+		if c.Ambient && !seen[c.Namespace] {
+			seen[c.Namespace] = true
+			out = append(out, c.Namespace)
+		}
+	}
+	return out
 }
 
 // InjectionLabel is the label that turns sidecar injection on in a namespace.
@@ -218,7 +239,8 @@ type World struct {
 	// Gateway of class istio.
 	Gateways []Gateway
 	Clients  []Client
-	// OutboundPolicies has one Sidecar per client namespace.
+	// OutboundPolicies has one Sidecar per client namespace, except ambient
+	// ones.
 	OutboundPolicies []OutboundPolicy
 }
 
@@ -234,8 +256,14 @@ func For(s Scenario) World {
 	}
 	seen := map[string]bool{}
 	for _, c := range s.Clients {
-		c.Injected = true
+		c.Injected = !c.Ambient
 		w.Clients = append(w.Clients, c)
+		// A Sidecar resource configures sidecars only: an ambient namespace
+		// has none, and istioctl analyze warns that the policy has no impact
+		// there (IST0167). ztunnel has no outbound traffic policy.
+		if c.Ambient {
+			continue
+		}
 		if !seen[c.Namespace] {
 			seen[c.Namespace] = true
 			w.OutboundPolicies = append(w.OutboundPolicies, OutboundPolicy{Namespace: c.Namespace, Mode: mode})

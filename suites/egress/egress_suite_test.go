@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
@@ -147,6 +149,9 @@ func bringUpStages() engine.Stages {
 				return err
 			}
 			opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: suite.envCfg.KubeconfigFile()}
+			if a := suite.prepared.Plan.Istio.AmbientOverlay; a != "" {
+				opts.ExtraOverlays = []string{a}
+			}
 			if p.Mode == cluster.ModeExisting {
 				opts.Context = p.Context
 			}
@@ -170,6 +175,10 @@ func bringUpStages() engine.Stages {
 				return err
 			}
 			return mesh.WaitDeployments(ctx, suite.kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)
+		},
+		plan.StageAmbient: func(ctx context.Context) error {
+			t := timeouts().Mesh
+			return ambient.WaitDaemonSets(ctx, suite.kube, ambient.DaemonSets(), t.Ready, time.Second, GinkgoWriter)
 		},
 		plan.StageGatewayAPICRDs: func(ctx context.Context) error {
 			var run []*scenario.Scenario

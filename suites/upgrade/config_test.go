@@ -62,6 +62,8 @@ func skipReasons(c config, scenarios []*scenario.Scenario) map[string]string {
 	for _, s := range scenarios {
 		if why, skip := c.SkipReason(s); skip {
 			out[s.Name] = why
+		} else if why, skip := upgrade.SkipAmbient(s); skip {
+			out[s.Name] = why
 		}
 	}
 	return out

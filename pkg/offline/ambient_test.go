@@ -1,0 +1,96 @@
+package offline
+
+import (
+	"testing"
+
+	xdscore "github.com/cncf/xds/go/xds/core/v3"
+	matcherv3 "github.com/cncf/xds/go/xds/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"istio.io/istio/pilot/pkg/features"
+	"istio.io/istio/pilot/pkg/networking/core/match"
+	"istio.io/istio/pilot/pkg/util/protoconv"
+
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
+)
+
+// TestMatchChain evaluates a matcher built the way buildWaypointInternal builds
+// main_internal's (pilot/pkg/networking/core/listener_waypoint.go): an IP range
+// per service VIP, then the destination port, then for a sniffed port the
+// application protocol.
+func TestMatchChain(t *testing.T) {
+	ports := match.NewDestinationPort()
+	ports.Map["80"] = match.ToChain("inbound-vip|80|http|httpbin.org")
+	ports.Map["90"] = match.ToMatcher(match.NewAppProtocol(match.ProtocolMatch{
+		TCP:  match.ToChain("inbound-vip|90|tcp|httpbin.org"),
+		HTTP: match.ToChain("inbound-vip|90|http|httpbin.org"),
+	}))
+	m := waypointIPMatcher(t, "240.240.0.1", ports)
+	for _, c := range []struct {
+		ip   string
+		port int
+		http bool
+		want string
+	}{
+		{"240.240.0.1", 80, true, "inbound-vip|80|http|httpbin.org"},
+		{"240.240.0.1", 90, true, "inbound-vip|90|http|httpbin.org"},
+		{"240.240.0.1", 90, false, "inbound-vip|90|tcp|httpbin.org"},
+		{"240.240.0.1", 443, true, ""},
+		{"240.240.0.2", 80, true, ""},
+	} {
+		got, err := matchChain(m, c.ip, c.port, c.http)
+		if err != nil || got != c.want {
+			t.Errorf("matchChain(%s:%d, http %v) = %q, %v; want %q", c.ip, c.port, c.http, got, err, c.want)
+		}
+	}
+}
+
+// waypointIPMatcher is main_internal's primary matcher for one VIP, as
+// buildWaypointInternal writes it.
+func waypointIPMatcher(t *testing.T, vip string, ports match.Mapper) *matcherv3.Matcher {
+	t.Helper()
+	ipm := &matcherv3.IPMatcher{RangeMatchers: []*matcherv3.IPMatcher_IPRangeMatcher{{
+		Ranges:  []*xdscore.CidrRange{{AddressPrefix: vip, PrefixLen: wrapperspb.UInt32(32)}},
+		OnMatch: match.ToMatcher(ports.Matcher),
+	}}}
+	return &matcherv3.Matcher{MatcherType: &matcherv3.Matcher_MatcherTree_{MatcherTree: &matcherv3.Matcher_MatcherTree{
+		Input:    match.DestinationIP,
+		TreeType: &matcherv3.Matcher_MatcherTree_CustomMatch{CustomMatch: &xdscore.TypedExtensionConfig{Name: "ip", TypedConfig: protoconv.MessageToAny(ipm)}},
+	}}}
+}
+
+// TestHoldIstioFlags: an ambient step sees an ambient istiod's flags, and
+// every other step the flags as they were.
+func TestHoldIstioFlags(t *testing.T) {
+	before := features.EnableAmbient
+	release := holdIstioFlags(true)
+	if !features.EnableAmbient || !features.EnableAmbientWaypoints || !features.EnableHBONESend {
+		t.Errorf("ambient flags not set while held")
+	}
+	release()
+	if features.EnableAmbient != before {
+		t.Errorf("EnableAmbient = %v after release, want %v", features.EnableAmbient, before)
+	}
+	holdIstioFlags(false)()
+}
+
+// TestAmbientScenarios: the ambient catalog passes offline on Istio's own
+// code, each step decided by the simulation (nothing but ztunnel-side
+// expectations left unobserved), and a route through a waypoint names it.
+func TestAmbientScenarios(t *testing.T) {
+	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients"} {
+		s, err := scenario.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, st := range s.Steps {
+			j := Judge(s, i, Options{})
+			if !j.Passed() || j.NotObservable != "" {
+				t.Errorf("%s step %s:\n%s", s.Name, st.Name, j.Message())
+			}
+			if st.Expect.Route == scenario.RouteWaypoint && (j.Path.Waypoint == nil || j.Path.Waypoint.Listener != "main_internal") {
+				t.Errorf("%s step %s: no waypoint hop in %+v", s.Name, st.Name, j.Path)
+			}
+		}
+	}
+}
