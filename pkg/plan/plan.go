@@ -235,12 +235,22 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 	return p.err
 }
 
-// newObjects is how many objects step i adds to the cumulative bundle.
-func newObjects(s *scenario.Scenario, i int) int {
-	if i == 0 {
-		return len(s.Steps[0].Bundle)
+// appliedBy is the objects of the cumulative bundle that step i's own apply
+// list put there, in bundle order. Counting the bundle's growth instead is
+// wrong for a step that deletes files (the bundle shrinks, or a replacement
+// keeps its size).
+func appliedBy(st scenario.Step) scenario.Bundle {
+	files := map[string]bool{}
+	for _, f := range st.ApplyFiles() {
+		files[f] = true
 	}
-	return len(s.Steps[i].Bundle) - len(s.Steps[i-1].Bundle)
+	var out scenario.Bundle
+	for _, o := range st.Bundle {
+		if files[o.File] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 type printer struct {

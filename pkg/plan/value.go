@@ -286,7 +286,7 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		if in.Cumulative && i == 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionRemoveBundle, DefaultNamespace: s.Namespace()})
 		}
-		added := st.Bundle[len(st.Bundle)-newObjects(s, i):]
+		added := appliedBy(st)
 		if in.Cumulative {
 			added = st.Bundle
 		}
