@@ -78,7 +78,7 @@ func TestHoldIstioFlags(t *testing.T) {
 // code, each step decided by the simulation (nothing but ztunnel-side
 // expectations left unobserved), and a route through a waypoint names it.
 func TestAmbientScenarios(t *testing.T) {
-	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients"} {
+	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients", "../../scenarios/ambient-waypoint-not-guaranteed"} {
 		s, err := scenario.Load(dir)
 		if err != nil {
 			t.Fatal(err)

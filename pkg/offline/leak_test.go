@@ -13,9 +13,6 @@ import (
 // A command checking hundreds of steps in one process depends on it: before, each
 // step left 13 goroutines and ~2.6 MB of live heap behind.
 func TestStepsReleaseIstio(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Istio's analyzers and fake discovery server 9 times")
-	}
 	s := loadSeed(t)
 	step := func() {
 		t.Helper()
