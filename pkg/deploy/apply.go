@@ -63,7 +63,10 @@ func ApplyBundle(ctx context.Context, c *Cluster, s *scenario.Scenario, step int
 			return wrap(err)
 		}
 	}
-	return wrap(ApplyObjects(ctx, c, NewObjects(s, step), s.Namespace(), runID))
+	if err := ApplyObjects(ctx, c, NewObjects(s, step), s.Namespace(), runID); err != nil {
+		return wrap(err)
+	}
+	return nil
 }
 
 // ApplyObjects applies bundle objects in order, as ApplyBundle does (server-side
