@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
@@ -277,7 +278,16 @@ func catalogSpecs() {
 				ns := s.Namespace()
 				It("gets its namespaces and Ready clients", func(ctx SpecContext) {
 					for _, cr := range s.ClientRefs() {
-						Expect(deploy.EnsureNamespace(ctx, it.c, cr.Namespace, it.runID, true)).To(Succeed())
+						// As the cluster tier does (engine.Kube.Namespace): an ambient
+						// client's namespace is enrolled, not labelled for injection.
+						Expect(deploy.EnsureNamespace(ctx, it.c, cr.Namespace, it.runID, !cr.Ambient())).To(Succeed())
+						if cr.Ambient() {
+							Expect(ambient.Enrol(ctx, it.c, cr.Namespace, it.runID)).To(Succeed())
+							var got corev1.Namespace
+							Expect(it.c.Client.Get(ctx, client.ObjectKey{Name: cr.Namespace}, &got)).To(Succeed())
+							Expect(got.Labels).To(HaveKeyWithValue(ambient.DataplaneModeLabel, ambient.DataplaneModeAmbient))
+							Expect(got.Labels).NotTo(HaveKey(deploy.InjectionLabel))
+						}
 						By("deploying client " + cr.Workload + " in " + cr.Namespace + " without requiring istio-proxy: " + noInjection)
 						pod, err := deploy.DeployClient(ctx, it.c, workloadFile(cr.Workload), cr.Namespace, it.runID, deploy.WithoutSidecar(noInjection))
 						Expect(err).NotTo(HaveOccurred())
