@@ -163,3 +163,11 @@ func ztunnelLineOr(ev Evidence) string {
 	}
 	return "(none)"
 }
+
+// waypointWant renders a waypointLog expectation for a check that cannot look.
+func waypointWant(l *scenario.LogExpect) string {
+	if l.Absent {
+		return scenario.AbsentValue
+	}
+	return "a line"
+}

@@ -128,3 +128,15 @@ func TestZtunnelLogChecks(t *testing.T) {
 		t.Errorf("logs not read: %+v", c)
 	}
 }
+
+// A sidecar client's waypointLog on a cluster is not observable: the run does
+// not read waypoint logs for it, so `absent` must not pass for want of a read.
+func TestWaypointLogOfSidecarClientNotObservable(t *testing.T) {
+	for _, w := range []*scenario.LogExpect{{Absent: true}, {ResponseCode: 200}} {
+		v := Evaluate(scenario.Expect{Route: scenario.RouteDirect, WaypointLog: w}, Evidence{Tier: Cluster, LogsObserved: true})
+		c := v.Checks[len(v.Checks)-1]
+		if c.Field != "expect.waypointLog" || c.Outcome != NotObservable {
+			t.Errorf("%+v: %+v", w, c)
+		}
+	}
+}

@@ -46,7 +46,15 @@ func Evaluate(exp scenario.Expect, ev Evidence) Verdict {
 	}
 	e.log("sidecarLog", "client sidecar", exp.SidecarLog, ev.Sidecar, ev.SidecarRaw)
 	e.log("gatewayLog", "egress gateway", exp.GatewayLog, ev.Gateway, ev.GatewayRaw)
-	e.log("waypointLog", "waypoint", exp.WaypointLog, ev.Waypoint, ev.WaypointRaw)
+	if ev.Tier == Cluster && !ev.Ambient && ev.Waypoint == nil && exp.WaypointLog != nil {
+		// The cluster tier reads waypoint logs for an ambient client's step only
+		// (evidence.AmbientCollector): for a sidecar client no waypoint log was
+		// read, so neither a line nor its absence is proven.
+		e.add(Check{Field: "expect.waypointLog", Want: waypointWant(exp.WaypointLog), Got: "not read", Outcome: NotObservable,
+			Why: "the cluster tier reads waypoint logs only for an ambient client's step; this step's client runs a sidecar"})
+	} else {
+		e.log("waypointLog", "waypoint", exp.WaypointLog, ev.Waypoint, ev.WaypointRaw)
+	}
 	e.ztunnelLog(exp.ZtunnelLog)
 	return Verdict{Tier: ev.Tier, Checks: e.checks, Evidence: ev}
 }

@@ -77,6 +77,12 @@ const (
 	StageAmbient        StageKind = "ambient"
 	StageGatewayAPICRDs StageKind = "gateway-api-crds"
 	StageExternal       StageKind = "external"
+	// StageClients sets up every selected scenario's namespaces and clients
+	// before the first phase (the upgrade gate).
+	StageClients StageKind = "clients"
+	// StageBaseline checks that every proxy runs the version installed (the
+	// upgrade gate, before it upgrades anything).
+	StageBaseline       StageKind = "baseline"
 	StageCleanup        StageKind = "cleanup"
 	StageRemoveExternal StageKind = "remove-external"
 	StageUninstallIstio StageKind = "uninstall-istio"

@@ -13,7 +13,7 @@ import "github.com/egress-conformance/egress-conformance/pkg/scenario"
 // the ztunnel and istio-cni DaemonSets and its waypoints. istio.io documents
 // upgrading those in place, istiod first and then the node agents ("the control
 // plane must be upgraded before ztunnel", likewise before istio-cni; istio/istio.io
-// content/en/docs/ambient/upgrade/helm/index.md), with waypoints following their
+// content/en/docs/ambient/upgrade/, the helm-upgrade and helm pages), with waypoints following their
 // istio.io/rev label; none of that is an action of the gate yet, and a canary
 // revision does not move ztunnel, which serves every revision on a node.
 const AmbientSkipReason = "the upgrade gate does not prove ambient scenarios yet: its strategies relabel, restart and " +

@@ -383,6 +383,43 @@ type RenderInputs struct {
 	Scenarios *plan.Plan
 	// NewRequestID makes the request ids shown; nil: probe.NewRequestID.
 	NewRequestID func() string
+	// Setup says which optional bring-up stages the strategies have (Plan.Setup).
+	Setup SetupInputs
+}
+
+// SetupInputs say which optional stages a strategy's bring-up has.
+type SetupInputs struct {
+	RunID string
+	// Preload: PRELOAD_IMAGES=1. GatewayAPI: a scenario needs the Gateway API
+	// CRDs. Hermetic: EXTERNAL=cluster.
+	Preload, GatewayAPI, Hermetic bool
+}
+
+// Setup lists a strategy's bring-up and tear-down stages, in order: what the
+// plan prints and the suite executes (engine.Stages).
+func (p Plan) Setup(sp StrategyPlan, c CommandInputs, in SetupInputs) (up, down []plan.Stage) {
+	up = append(up, plan.Stage{Kind: plan.StageDocker, Says: "check that Docker is usable"},
+		plan.Stage{Kind: plan.StageIstioctl, Says: "get istioctl " + p.From + " and " + p.To + " (before the cluster: a missing release fails in seconds)"},
+		plan.Stage{Kind: plan.StageCluster, Says: "create kind cluster " + sp.Cluster})
+	if in.Preload {
+		up = append(up, plan.Stage{Kind: plan.StagePreload, Says: "load both versions' images from this host's Docker into the cluster (PRELOAD_IMAGES=1)"})
+	}
+	install := mesh.FormatCommand("istioctl-"+p.From, mesh.InstallArgs(mesh.InstallOptions{Overlay: c.Overlay, Hub: c.Hub, Kubeconfig: c.Kubeconfig}))
+	up = append(up, plan.Stage{Kind: plan.StageIstio, Says: install + "; wait for istiod and the egress gateway"})
+	if in.GatewayAPI {
+		up = append(up, plan.Stage{Kind: plan.StageGatewayAPICRDs, Says: "install the Gateway API CRDs (pinned) a scenario needs"})
+	}
+	if in.Hermetic {
+		up = append(up, plan.Stage{Kind: plan.StageExternal, Says: "install the hermetic stand-in for the external hosts"})
+	}
+	up = append(up, plan.Stage{Kind: plan.StageClients, Says: "namespaces (labels istio-injection=enabled, run label), harness Sidecars, clients Ready with istio-proxy"},
+		plan.Stage{Kind: plan.StageBaseline, Says: fmt.Sprintf("check the egress gateway and every client run the %s (%s)", sp.Baseline, checkWords(sp.Baseline))})
+	down = append(down, plan.Stage{Kind: plan.StageCleanup, Says: "delete this run's objects (label egress-conformance.io/run=" + in.RunID + ")"})
+	if in.Hermetic {
+		down = append(down, plan.Stage{Kind: plan.StageRemoveExternal, Says: "remove the hermetic stand-in and restore CoreDNS"})
+	}
+	down = append(down, plan.Stage{Kind: plan.StageDeleteCluster, Says: "delete the cluster (unless KEEP_CLUSTER, or KEEP_CLUSTER_ON_FAILURE and a failure)"})
+	return up, down
 }
 
 // Render writes the whole upgrade plan for people: preflight, versions, per
@@ -416,9 +453,13 @@ func (p Plan) Render(w io.Writer, in RenderInputs) error {
 		line("\n## Strategy %s", sp.Strategy)
 		line("cluster: kind %s (created fresh, deleted afterwards unless KEEP_CLUSTER)", sp.Cluster)
 		line("node image: %s", in.NodeImage)
-		line("setup: %s", mesh.FormatCommand("istioctl-"+p.From, mesh.InstallArgs(mesh.InstallOptions{Overlay: in.Commands.Overlay, Hub: in.Commands.Hub, Kubeconfig: in.Commands.Kubeconfig})))
-		line("setup: namespaces (labels istio-injection=enabled, run label), harness Sidecars, clients Ready with istio-proxy")
-		line("setup: check the egress gateway and every client run the %s (%s)", sp.Baseline, checkWords(sp.Baseline))
+		up, down := p.Setup(sp, in.Commands, in.Setup)
+		for i, st := range up {
+			line("setup %s", plan.StageLine(i, st))
+		}
+		for i, st := range down {
+			line("teardown %s", plan.StageLine(i, st))
+		}
 		n := 0
 		for _, st := range sp.Stages {
 			n++

@@ -280,3 +280,32 @@ func scenarioPlan(t *testing.T, in plan.Inputs) *plan.Plan {
 	}
 	return p
 }
+
+// A strategy's bring-up and tear-down are plan stages, the optional ones only
+// when the run needs them; the cluster's deletion is the last tear-down stage.
+func TestSetupStages(t *testing.T) {
+	p, err := NewPlan(PlanInputs{From: "1.30.8", To: "1.31.4", Strategies: []Strategy{InPlace}, ClusterBase: "ec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(ss []plan.Stage) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, string(s.Kind))
+		}
+		return strings.Join(out, ",")
+	}
+	c := CommandInputs{Overlay: "fixtures/istio/egress.yaml"}
+	up, down := p.Setup(p.Strategies[0], c, SetupInputs{RunID: "r"})
+	if kinds(up) != "docker,istioctl,cluster,istio,clients,baseline" || kinds(down) != "cleanup,delete-cluster" {
+		t.Errorf("plain: up %s, down %s", kinds(up), kinds(down))
+	}
+	up, down = p.Setup(p.Strategies[0], c, SetupInputs{RunID: "r", Preload: true, GatewayAPI: true, Hermetic: true})
+	if kinds(up) != "docker,istioctl,cluster,preload-images,istio,gateway-api-crds,external,clients,baseline" ||
+		kinds(down) != "cleanup,remove-external,delete-cluster" {
+		t.Errorf("everything: up %s, down %s", kinds(up), kinds(down))
+	}
+	if !strings.Contains(up[4].Says, "istioctl-1.30.8 install --skip-confirmation --filename fixtures/istio/egress.yaml") {
+		t.Errorf("the install stage says %q", up[4].Says)
+	}
+}

@@ -10,6 +10,7 @@ package egress_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -76,6 +77,11 @@ func TestEgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := suite.prepared.Plan
+	// Every stage the plan lists has its handler here, checked before anything
+	// runs and in DRY_RUN too (make e2e-plan, part of make test).
+	if err := errors.Join(bringUpStages().Check(pl.BringUp), tearDownStages().Check(pl.TearDown)); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.DryRun {
 		if err := pl.Render(os.Stdout, nil); err != nil {
 			t.Fatal(err)

@@ -3,19 +3,24 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/upgrade"
 )
 
@@ -102,6 +107,55 @@ func engineSpecs() {
 			var got corev1.ConfigMap
 			Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: userNS, Name: userCM}, &got)).To(Succeed())
 			Expect(got.Data).To(HaveKeyWithValue("owner", "user"))
+		})
+
+		// The plan's elements, executed by engine.Kube on a real API server: the
+		// namespace with its Sidecar, every step's apply action, and the upgrade
+		// gate's removal of an earlier phase's bundle. (Clients need a kubelet.)
+		It("executes a scenario plan's namespaces and actions, and removes the bundle again", func(ctx SpecContext) {
+			all, err := scenario.LoadAll(it.scenarios)
+			Expect(err).NotTo(HaveOccurred())
+			var s *scenario.Scenario
+			for _, x := range all {
+				if x.Name == "egress-gateway-http" {
+					s = x
+				}
+			}
+			Expect(s).NotTo(BeNil(), "egress-gateway-http in "+it.scenarios)
+			p, err := plan.Build(plan.Inputs{RunID: it.runID, Scenarios: []*scenario.Scenario{s}, Cumulative: true})
+			Expect(err).NotTo(HaveOccurred())
+			sp := p.Scenarios[0]
+			k := engine.Kube{Cluster: it.c, Kube: it.clientset, RunID: it.runID, Timeouts: runner.Timeouts{Converge: time.Minute}}
+			for _, n := range sp.Namespaces {
+				Expect(k.Namespace(ctx, n)).To(Succeed())
+			}
+			last := sp.Steps[len(sp.Steps)-1]
+			for _, st := range sp.Steps {
+				for _, a := range st.Actions {
+					Expect(k.Act(ctx, sp, a)).To(Succeed(), "%s", a.Lines())
+				}
+			}
+			for _, o := range last.Step.Bundle {
+				u := &unstructured.Unstructured{}
+				u.SetAPIVersion(o.APIVersion)
+				u.SetKind(o.Kind)
+				Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace(), Name: o.Name}, u)).To(Succeed(), o.Kind+" "+o.Name)
+				Expect(u.GetLabels()).To(HaveKeyWithValue(deploy.RunLabel, it.runID))
+			}
+			sidecars := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "networking.istio.io/v1", "kind": "SidecarList"}}
+			Expect(it.c.Client.List(ctx, sidecars, client.InNamespace(s.Namespace()))).To(Succeed())
+			Expect(sidecars.Items).To(HaveLen(1), "the namespace's harness Sidecar")
+
+			remove := sp.Steps[0].Actions[0]
+			Expect(remove.Kind).To(Equal(plan.ActionRemoveBundle))
+			Expect(k.Act(ctx, sp, remove)).To(Succeed())
+			for _, o := range last.Step.Bundle {
+				u := &unstructured.Unstructured{}
+				u.SetAPIVersion(o.APIVersion)
+				u.SetKind(o.Kind)
+				err := it.c.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace(), Name: o.Name}, u)
+				Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s %s after the removal: %v", o.Kind, o.Name, err)
+			}
 		})
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
@@ -278,6 +279,16 @@ func catalogSpecs() {
 				ns := s.Namespace()
 				It("gets its namespaces and Ready clients", func(ctx SpecContext) {
 					for _, cr := range s.ClientRefs() {
+						// As the cluster tier does (engine.Kube.Namespace): an ambient
+						// client's namespace is enrolled, not labelled for injection.
+						Expect(deploy.EnsureNamespace(ctx, it.c, cr.Namespace, it.runID, s.InjectedNamespace(cr.Namespace))).To(Succeed())
+						if cr.Ambient() {
+							Expect(ambient.Enrol(ctx, it.c, cr.Namespace, it.runID)).To(Succeed())
+							var got corev1.Namespace
+							Expect(it.c.Client.Get(ctx, client.ObjectKey{Name: cr.Namespace}, &got)).To(Succeed())
+							Expect(got.Labels).To(HaveKeyWithValue(ambient.DataplaneModeLabel, ambient.DataplaneModeAmbient))
+							Expect(got.Labels).NotTo(HaveKey(deploy.InjectionLabel))
+						}
 						By("deploying client " + cr.Workload + " in " + cr.Namespace + " without requiring istio-proxy: " + noInjection)
 						pod, err := deploy.EnsureScenarioClient(ctx, it.c, s, cr, filepath.Dir(workloadFile(cr.Workload)), it.runID, deploy.WithoutSidecar(noInjection))
 						Expect(err).NotTo(HaveOccurred())
@@ -346,9 +357,12 @@ func catalogSpecs() {
 							}
 							Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: on, Name: o.Name}, u)).To(Succeed(), "%s:%d", o.File, o.Line)
 							Expect(u.GetLabels()).To(HaveKeyWithValue(deploy.RunLabel, it.runID))
-							// Outside the scenario's namespaces: clean-up must delete it
-							// itself (one in a client namespace goes with the namespace).
-							if !slices.ContainsFunc(s.ClientRefs(), func(c scenario.ClientRef) bool { return c.Namespace == on }) {
+							// Only a namespace the run did not create keeps its objects
+							// one by one; one a bundle's Namespace object created (the
+							// ambient catalog's istio-egress) is deleted whole.
+							var onNS corev1.Namespace
+							Expect(it.c.Client.Get(ctx, client.ObjectKey{Name: on}, &onNS)).To(Succeed())
+							if on != ns && onNS.Labels[deploy.RunLabel] != it.runID {
 								crossNamespace = append(crossNamespace, o.Kind+" "+on+"/"+o.Name)
 							}
 						}

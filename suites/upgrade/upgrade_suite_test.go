@@ -15,6 +15,7 @@ package upgrade_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -92,6 +93,15 @@ func TestUpgrade(t *testing.T) {
 	}
 	if suite.steps, suite.standin, err = scenarioPlan(cfg); err != nil {
 		t.Fatal(err)
+	}
+	// Every stage the plan lists has its handler here, checked before anything
+	// runs and in DRY_RUN too (make e2e-upgrade-plan, part of make test).
+	for _, sp := range suite.plan.Strategies {
+		env := &strategyEnv{plan: sp}
+		up, down := env.setup()
+		if err := errors.Join(env.upStages().Check(up), env.downStages().Check(down)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if cfg.DryRun {
 		if err := printPlan(cfg, clusterPlan); err != nil {

@@ -58,128 +58,199 @@ type strategyEnv struct {
 	outcome engine.Outcome
 }
 
+// setup are the strategy's bring-up and tear-down stages (upgrade.Plan.Setup):
+// what the plan prints, executed by engine.Stages.
+func (env *strategyEnv) setup() (up, down []plan.Stage) {
+	return suite.plan.Setup(env.plan, commandInputs(), setupInputs())
+}
+
 // bringUp creates the strategy's cluster, installs FROM, deploys every client
-// and checks every proxy runs FROM.
+// and checks every proxy runs FROM, as the plan's stages say.
 func (env *strategyEnv) bringUp(ctx context.Context) {
-	cfg := suite.cfg
 	env.record.Ran = true
-	var err error
-	env.provider, err = cluster.NewProvider(withTimeouts(withName(cfg.Cluster, env.plan.Cluster)))
-	Expect(err).NotTo(HaveOccurred())
-	p, err := env.provider.Plan()
-	Expect(err).NotTo(HaveOccurred())
-	Expect(p.Mode).To(Equal(cluster.ModeCreate), "preflight lets only fresh kind clusters through")
-
-	By("checking that Docker is usable")
-	Expect(cluster.CheckDocker(ctx)).To(Succeed())
-
-	// Both istioctl binaries before the cluster: a missing release fails in seconds.
-	ctls := map[string]mesh.Istioctl{}
-	for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
-		By("getting istioctl " + v.version)
-		ctl, err := mesh.Acquire(ctx, mesh.Config{Version: v.version, Istioctl: v.local, CacheRoot: cfg.cacheRoot}, mesh.Downloader{}, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		ctls[v.version] = ctl
-	}
-
-	By(fmt.Sprintf("creating kind cluster %s (%s)", env.plan.Cluster, p))
-	kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
-	Expect(err).NotTo(HaveOccurred())
-	env.envCfg = envconf.New()
-	_, err = envfuncs.CreateClusterWithConfig(env.provider, env.provider.Name(), kindConfig)(ctx, env.envCfg)
-	Expect(err).NotTo(HaveOccurred(), "creating the cluster")
-	env.connect(env.envCfg.KubeconfigFile())
-
-	overlay, err := mesh.DefaultOverlay()
-	Expect(err).NotTo(HaveOccurred())
-	if cfg.PreloadImages {
-		By("loading the run's images from this host's Docker into the cluster (PRELOAD_IMAGES=1)")
-		Expect(engine.PreloadImages(ctx, env.provider.LoadImage, engine.RunImages([]mesh.Config{
-			{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))).To(Succeed())
-	}
-	env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
-		Timeouts: timeouts().Mesh, Kube: env.kube, Out: GinkgoWriter}
-	By("installing Istio " + cfg.upgrade.From + " (default revision) with the egress gateway")
-	Expect(env.istio.Install(ctx, cfg.upgrade.From, "")).To(Succeed())
-	Expect(env.istio.WaitReady(ctx, upgrade.DefaultRevision)).To(Succeed())
-
-	if deploy.NeedsGatewayAPI(suite.scenarios) {
-		By("installing the Gateway API CRDs (pinned) a scenario needs")
-		src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(suite.scenarios))
-		Expect(err).NotTo(HaveOccurred())
-		_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
-		Expect(err).NotTo(HaveOccurred())
-	}
-	Expect(env.setUpExternal(ctx)).To(Succeed())
-
-	env.adapted = map[string]*scenario.Scenario{}
-	env.clients = map[scenario.ClientRef]deploy.ClientPod{}
-	env.runs = map[string]*engine.ScenarioRun{}
-	for _, sp := range suite.steps.Scenarios {
-		if sp.Skip != "" {
-			continue
-		}
-		r := engine.NewScenarioRun(sp)
-		r.Progress = func(l string) { By(l) }
-		Expect(r.SetUp(ctx, env.ops(""))).To(Succeed())
-		env.runs[sp.Name()], env.adapted[sp.Name()] = r, sp.Scenario
-		for c, pod := range r.Clients {
-			env.clients[c] = pod
-		}
-	}
-
-	By("checking the egress gateway and every client run the " + env.plan.Baseline.String())
-	checks, err := env.executor().CheckBaseline(ctx, env.plan.Baseline)
-	env.record.ProxyChecks = append(env.record.ProxyChecks, checks...)
-	Expect(err).NotTo(HaveOccurred(), "before the upgrade every proxy must run FROM, or the version check proves nothing")
+	up, _ := env.setup()
+	Expect(env.upStages().BringUp(ctx, up, func(l string) { By(l) })).To(Succeed())
 	env.record.SetUp = true
 }
 
-// connect builds the clients every spec uses.
-func (env *strategyEnv) connect(kubeconfig string) {
-	var err error
-	env.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	Expect(err).NotTo(HaveOccurred())
-	env.kube, err = kubernetes.NewForConfig(env.restCfg)
-	Expect(err).NotTo(HaveOccurred())
-	env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate}, timeouts())
-	Expect(err).NotTo(HaveOccurred())
-	env.exec, err = probe.NewKubeExecutor(env.restCfg)
-	Expect(err).NotTo(HaveOccurred())
-	env.logs = evidence.NewKubeLogSource(env.kube)
+// upStages run the bring-up stages on this strategy's cluster.
+func (env *strategyEnv) upStages() engine.Stages {
+	cfg := suite.cfg
+	ctls := map[string]mesh.Istioctl{}
+	return engine.Stages{
+		plan.StageDocker: cluster.CheckDocker,
+		plan.StageIstioctl: func(ctx context.Context) error {
+			for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
+				ctl, err := mesh.Acquire(ctx, mesh.Config{Version: v.version, Istioctl: v.local, CacheRoot: cfg.cacheRoot}, mesh.Downloader{}, GinkgoWriter)
+				if err != nil {
+					return err
+				}
+				ctls[v.version] = ctl
+			}
+			return nil
+		},
+		plan.StageCluster: func(ctx context.Context) error {
+			var err error
+			if env.provider, err = cluster.NewProvider(withTimeouts(withName(cfg.Cluster, env.plan.Cluster))); err != nil {
+				return err
+			}
+			p, err := env.provider.Plan()
+			if err != nil {
+				return err
+			}
+			if p.Mode != cluster.ModeCreate {
+				return fmt.Errorf("cluster %s: mode %s; preflight lets only fresh kind clusters through", env.plan.Cluster, p.Mode)
+			}
+			kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
+			if err != nil {
+				return err
+			}
+			env.envCfg = envconf.New()
+			if _, err = envfuncs.CreateClusterWithConfig(env.provider, env.provider.Name(), kindConfig)(ctx, env.envCfg); err != nil {
+				return fmt.Errorf("creating the cluster: %w", err)
+			}
+			return env.connect(env.envCfg.KubeconfigFile())
+		},
+		plan.StagePreload: func(ctx context.Context) error {
+			return engine.PreloadImages(ctx, env.provider.LoadImage, engine.RunImages([]mesh.Config{
+				{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))
+		},
+		plan.StageIstio: func(ctx context.Context) error {
+			overlay, err := mesh.DefaultOverlay()
+			if err != nil {
+				return err
+			}
+			env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
+				Timeouts: timeouts().Mesh, Kube: env.kube, Out: GinkgoWriter}
+			if err := env.istio.Install(ctx, cfg.upgrade.From, ""); err != nil {
+				return err
+			}
+			return env.istio.WaitReady(ctx, upgrade.DefaultRevision)
+		},
+		plan.StageGatewayAPICRDs: func(ctx context.Context) error {
+			src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(suite.scenarios))
+			if err != nil {
+				return err
+			}
+			_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
+			return err
+		},
+		plan.StageExternal: func(ctx context.Context) error {
+			env.standin = suite.standin
+			return env.standin.Install(ctx, env.kube, env.externalOptions())
+		},
+		plan.StageClients: func(ctx context.Context) error {
+			env.adapted = map[string]*scenario.Scenario{}
+			env.clients = map[scenario.ClientRef]deploy.ClientPod{}
+			env.runs = map[string]*engine.ScenarioRun{}
+			for _, sp := range suite.steps.Scenarios {
+				if sp.Skip != "" {
+					continue
+				}
+				r := engine.NewScenarioRun(sp)
+				r.Progress = func(l string) { By(l) }
+				if err := r.SetUp(ctx, env.ops("")); err != nil {
+					return fmt.Errorf("scenario %s: %w", sp.Name(), err)
+				}
+				env.runs[sp.Name()], env.adapted[sp.Name()] = r, sp.Scenario
+				for c, pod := range r.Clients {
+					env.clients[c] = pod
+				}
+			}
+			return nil
+		},
+		plan.StageBaseline: func(ctx context.Context) error {
+			checks, err := env.executor().CheckBaseline(ctx, env.plan.Baseline)
+			env.record.ProxyChecks = append(env.record.ProxyChecks, checks...)
+			if err != nil {
+				return fmt.Errorf("before the upgrade every proxy must run FROM, or the version check proves nothing: %w", err)
+			}
+			return nil
+		},
+	}
 }
 
-// tearDown removes what the run created and the strategy's cluster (as its
-// plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE). Every part runs whatever the
-// others did (engine.TearDown): a failed clean-up never leaks the cluster.
+// connect builds the clients every spec uses.
+func (env *strategyEnv) connect(kubeconfig string) error {
+	var err error
+	if env.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+		return err
+	}
+	if env.kube, err = kubernetes.NewForConfig(env.restCfg); err != nil {
+		return err
+	}
+	if env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate}, timeouts()); err != nil {
+		return err
+	}
+	if env.exec, err = probe.NewKubeExecutor(env.restCfg); err != nil {
+		return err
+	}
+	env.logs = evidence.NewKubeLogSource(env.kube)
+	return nil
+}
+
+// tearDown runs the plan's tear-down stages: what the run created, then the
+// strategy's cluster (as its plan says: KEEP_CLUSTER, KEEP_CLUSTER_ON_FAILURE).
+// Every stage runs whatever the others did (engine.TearDown): a failed clean-up
+// never leaks the cluster.
 func (env *strategyEnv) tearDown(ctx context.Context) {
-	var actions []engine.Action
-	if env.cluster != nil {
-		actions = append(actions, engine.Action{Name: "delete this run's objects", Run: func(ctx context.Context) error {
+	_, down := env.setup()
+	// Clean-up failures are logged, not fatal: the cluster is deleted anyway, and a
+	// failure here must not turn a passing upgrade into a failed one.
+	err := env.downStages().TearDown(ctx, down, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) })
+	if err != nil {
+		fmt.Fprintf(GinkgoWriter, "tear-down: %v\n", err)
+	}
+}
+
+// downStages run the tear-down stages; each does nothing when what it removes
+// never came up.
+func (env *strategyEnv) downStages() engine.Stages {
+	return engine.Stages{
+		plan.StageCleanup: func(ctx context.Context) error {
+			if env.cluster == nil {
+				return nil
+			}
 			res, err := deploy.Cleanup(ctx, env.cluster, suite.cfg.RunID)
 			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
 			return err
-		}})
-	}
-	if env.standin != nil && env.kube != nil {
-		actions = append(actions, engine.Action{Name: "remove the hermetic stand-in", Run: func(ctx context.Context) error {
+		},
+		plan.StageRemoveExternal: func(ctx context.Context) error {
+			if env.standin == nil || env.kube == nil {
+				return nil
+			}
 			return env.standin.Uninstall(ctx, env.kube, env.externalOptions())
-		}})
-	}
-	if env.provider != nil && env.envCfg != nil {
-		actions = append(actions, engine.Action{Name: "delete the cluster (as its plan says)", Run: func(ctx context.Context) error {
+		},
+		plan.StageDeleteCluster: func(ctx context.Context) error {
+			if env.provider == nil || env.envCfg == nil {
+				return nil
+			}
 			env.provider.SetFailed(env.outcome.Failed() || env.blocked != "" || CurrentSpecReport().Failed())
 			ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
 			_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
 			return err
-		}})
+		},
 	}
-	// Clean-up failures are logged, not fatal: the cluster is deleted anyway, and a
-	// failure here must not turn a passing upgrade into a failed one.
-	err := engine.TearDown(ctx, func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }, actions...)
-	if err != nil {
-		fmt.Fprintf(GinkgoWriter, "tear-down: %v\n", err)
+}
+
+// commandInputs name the commands the plan prints for every strategy.
+func commandInputs() upgrade.CommandInputs {
+	var selected []*scenario.Scenario
+	for _, s := range suite.scenarios {
+		if _, skip := suite.skip[s.Name]; !skip {
+			selected = append(selected, s)
+		}
 	}
+	return upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
+		Hub: suite.cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>",
+		Clients:    upgrade.ClientDeployments(selected, func(w string) string { return w }),
+		Namespaces: upgrade.ClientNamespaces(selected)}
+}
+
+// setupInputs say which optional bring-up stages this run has.
+func setupInputs() upgrade.SetupInputs {
+	return upgrade.SetupInputs{RunID: suite.cfg.RunID, Preload: suite.cfg.PreloadImages,
+		GatewayAPI: deploy.NeedsGatewayAPI(suite.scenarios), Hermetic: suite.standin != nil}
 }
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
@@ -384,16 +455,6 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 	}, nil
 }
 
-// setUpExternal installs the hermetic stand-in on this cluster (EXTERNAL=cluster).
-func (env *strategyEnv) setUpExternal(ctx context.Context) error {
-	if suite.standin == nil {
-		return nil
-	}
-	By("installing the hermetic stand-in for the external hosts")
-	env.standin = suite.standin
-	return env.standin.Install(ctx, env.kube, env.externalOptions())
-}
-
 func (env *strategyEnv) externalOptions() external.InstallOptions {
 	return external.InstallOptions{Out: GinkgoWriter, KindCluster: env.plan.Cluster, Timeouts: timeouts().External, AllowExistingCluster: suite.cfg.ExternalAllowExistingCluster}
 }
@@ -429,15 +490,6 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		raw, err := cluster.RenderKindConfig(kind)
 		return string(raw), err
 	}
-	var clients, namespaces []string
-	var selected []*scenario.Scenario
-	for _, s := range suite.scenarios {
-		if _, skip := suite.skip[s.Name]; !skip {
-			selected = append(selected, s)
-		}
-	}
-	clients = upgrade.ClientDeployments(selected, func(w string) string { return w })
-	namespaces = upgrade.ClientNamespaces(selected)
 	istioctl := map[string]string{}
 	for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
 		if v.local != "" {
@@ -447,8 +499,7 @@ func renderInputs(cfg config, cp cluster.Plan) (upgrade.RenderInputs, error) {
 		}
 	}
 	in := upgrade.RenderInputs{
-		Commands: upgrade.CommandInputs{Istioctl: func(v string) string { return "istioctl-" + v }, Overlay: mesh.OverlayFile,
-			Hub: cfg.hub, Kubeconfig: "<kubeconfig of the strategy's cluster>", Clients: clients, Namespaces: namespaces},
+		Commands: commandInputs(), Setup: setupInputs(),
 		Preflight: suite.preflight, NodeImage: nodeImage(cfg), KindConfig: kindConfig, Istioctl: istioctl, Scenarios: suite.steps,
 		ProbeEvery: timeouts().Upgrade.ProbeInterval.String(),
 	}
