@@ -300,7 +300,7 @@ func catalogSpecs() {
 						} else {
 							Expect(nsObj.Labels).NotTo(HaveKey(deploy.InjectionLabel), "a namespace of uninjected clients alone")
 						}
-						if cr.Injected {
+						if cr.Injected || cr.Ambient() {
 							Expect(pod.Sidecar).To(HavePrefix("not checked: "))
 						} else {
 							// What keeps Istio's webhook away on a real cluster: the
