@@ -33,8 +33,9 @@ func (e *ApplyError) Error() string {
 
 func (e *ApplyError) Unwrap() error { return e.Err }
 
-// ApplyBundle applies what step (0-based) of s adds to the bundle: Step.Bundle is
-// cumulative, so the objects after the previous step's bundle, in order. Before them
+// ApplyBundle runs step (0-based) of s against the cluster: it deletes what the
+// step's delete list removes (DeletedObjects), then applies what the step adds
+// or replaces (NewObjects), in bundle order. Before them
 // it applies the harness's Sidecar for s.Mesh.OutboundTrafficPolicy (mesh.Sidecar) in
 // every client namespace of s (s.ClientRefs(), which must exist and be this run's:
 // EnsureNamespace), at every step, so that it is there whatever steps a caller
@@ -63,6 +64,11 @@ func ApplyBundle(ctx context.Context, c *Cluster, s *scenario.Scenario, step int
 			return wrap(err)
 		}
 	}
+	// A step deletes first, then applies (scenario.Step): what it deletes is
+	// gone before a replacement or a re-applied file is created.
+	if err := DeleteObjects(ctx, c, s, DeletedObjects(s, step), runID); err != nil {
+		return wrap(err)
+	}
 	if err := ApplyObjects(ctx, c, NewObjects(s, step), s.Namespace(), runID); err != nil {
 		return wrap(err)
 	}
@@ -89,20 +95,41 @@ func ApplyObjects(ctx context.Context, c *Cluster, objs scenario.Bundle, default
 	return nil
 }
 
-// NewObjects are the objects step (0-based) adds to the scenario's cumulative bundle.
+// NewObjects are the objects step (0-based) applies: those it adds to the
+// scenario's cumulative bundle and those that replace an earlier one in place
+// (scenario.Scenario.StepChanges).
 func NewObjects(s *scenario.Scenario, step int) scenario.Bundle {
-	if step < 0 || step >= len(s.Steps) {
+	applied, _ := s.StepChanges(step)
+	return applied
+}
+
+// DeletedObjects are the objects step (0-based) deletes before it applies
+// (scenario.Scenario.StepChanges): what kubectl delete -f of its delete files removes.
+func DeletedObjects(s *scenario.Scenario, step int) scenario.Bundle {
+	_, deleted := s.StepChanges(step)
+	return deleted
+}
+
+// DeleteObjects deletes what a step's delete list names (DeletedObjects),
+// exactly as the run applied it: only objects labelled RunLabel=runID, each with
+// its UID as a precondition (deleteRunObjects), and waits, bounded by
+// Timeouts.Cleanup, until they are gone, so that the step's probe never sees
+// them. Objects naming no namespace are in s's namespace. Nothing to delete is fine.
+func DeleteObjects(ctx context.Context, c *Cluster, s *scenario.Scenario, b scenario.Bundle, runID string) error {
+	if len(b) == 0 {
 		return nil
 	}
-	prev := 0
-	if step > 0 {
-		prev = len(s.Steps[step-1].Bundle)
+	if err := ValidateRunID(runID); err != nil {
+		return err
 	}
-	b := s.Steps[step].Bundle
-	if prev > len(b) {
-		prev = len(b)
+	refs, err := objectRefs(c, s, b)
+	if err != nil {
+		return err
 	}
-	return b[prev:]
+	if err := c.deleteRunObjects(ctx, refs, runID, c.timeouts().Cleanup); err != nil {
+		return fmt.Errorf("deleting what the step's delete list names: %w", err)
+	}
+	return nil
 }
 
 // bundleManifest decodes o's document as written (its exact apiVersion and fields:

@@ -11,7 +11,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
 // ClientPod is the client workload's pod, Ready.
@@ -25,8 +28,14 @@ type ClientPod struct {
 	// istio-proxy): where curl runs.
 	Container string
 	// Sidecar says how the istio-proxy requirement was met: "istio-proxy present",
-	// or "not checked: <reason>" when WithoutSidecar was given.
+	// or "not checked: <reason>" when WithoutSidecar was given, or "none: ..."
+	// for an Uninjected client.
 	Sidecar string
+	// NoSidecar: the client was deployed Uninjected and runs without istio-proxy,
+	// so there is no client sidecar whose log could be read.
+	NoSidecar bool
+	// hasSidecar: the pod has istio-proxy (clientReady's finding).
+	hasSidecar bool
 }
 
 // ClientOption changes what DeployClient requires.
@@ -35,7 +44,37 @@ type ClientOption func(*clientOptions)
 type clientOptions struct {
 	noSidecar       bool
 	noSidecarReason string
+	// uninjected: the pod must run without istio-proxy (scenario clients with
+	// injected: false).
+	uninjected bool
+	// annotations go on the Deployment's pod template.
+	annotations map[string]string
 }
+
+// WithPodAnnotations puts annotations on the client Deployment's pod template
+// (a scenario client's annotations: traffic.sidecar.istio.io/excludeOutboundPorts
+// and the like, read by Istio's injector when the pod is created).
+func WithPodAnnotations(a map[string]string) ClientOption {
+	return func(o *clientOptions) { o.annotations = a }
+}
+
+// Uninjected deploys the client without Istio's sidecar, as a scenario's client
+// with injected: false: the Deployment's pod template gets the label (and, for
+// older tooling, the annotation) sidecar.istio.io/inject: "false", and a pod that
+// has istio-proxy all the same fails at once. The label is what Istio's injector
+// reads first (istio.io/istio pkg/kube/inject/inject.go injectRequired: "The label
+// is the new API; if both are present we prefer the label"), and the sidecar
+// injector webhook's object selector skips pods carrying it before the webhook is
+// even called (manifests/charts/istio-control/istio-discovery/templates/
+// mutatingwebhook.yaml). It is needed when an injected client shares the
+// namespace; a namespace of uninjected clients alone is also left without the
+// injection label (EnsureScenarioClient).
+func Uninjected() ClientOption {
+	return func(o *clientOptions) { o.uninjected = true }
+}
+
+// ErrUnexpectedSidecar is wrapped when a client deployed Uninjected got istio-proxy.
+var ErrUnexpectedSidecar = errors.New("a client declared without a sidecar got one")
 
 // WithoutSidecar drops the requirement that the client pod has an istio-proxy
 // container, for an API server without Istio's injection webhook (the integration
@@ -62,7 +101,7 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 	if o.noSidecar && o.noSidecarReason == "" {
 		return ClientPod{}, fmt.Errorf("WithoutSidecar: say why the istio-proxy requirement is dropped")
 	}
-	sidecarRequired := !o.noSidecar
+	sidecarRequired := !o.noSidecar && !o.uninjected
 	fail := func(err error) (ClientPod, error) {
 		return ClientPod{}, fmt.Errorf("client %s in namespace %s: %w", filepath.Base(workloadFile), namespace, err)
 	}
@@ -92,6 +131,23 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 		return fail(fmt.Errorf("%s holds no apps/v1 Deployment", workloadFile))
 	}
 	for _, m := range ms {
+		if m.Obj.GetAPIVersion() == "apps/v1" && m.Obj.GetKind() == "Deployment" && len(o.annotations) > 0 {
+			m.Obj = m.Obj.DeepCopy()
+			for k, v := range o.annotations {
+				if err := unstructured.SetNestedField(m.Obj.Object, v, "spec", "template", "metadata", "annotations", k); err != nil {
+					return fail(fmt.Errorf("%s: pod template annotation %s: %w", m.where(), k, err))
+				}
+			}
+		}
+		if o.uninjected && m.Obj.GetAPIVersion() == "apps/v1" && m.Obj.GetKind() == "Deployment" {
+			m.Obj = m.Obj.DeepCopy()
+			for _, field := range []string{"labels", "annotations"} {
+				path := []string{"spec", "template", "metadata", field}
+				if err := unstructured.SetNestedField(m.Obj.Object, "false", append(path, scenario.InjectAnnotation)...); err != nil {
+					return fail(fmt.Errorf("%s: pod template %s: %w", m.where(), field, err))
+				}
+			}
+		}
 		if err := applyManifest(ctx, c, m, namespace, runID); err != nil {
 			return fail(err)
 		}
@@ -106,15 +162,23 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 		if p == nil {
 			return false, state, nil
 		}
+		if o.uninjected && p.hasSidecar {
+			return false, "", fmt.Errorf("pod %s has %s although its template says %s: \"false\": %w",
+				p.Name, SidecarContainer, scenario.InjectAnnotation, ErrUnexpectedSidecar)
+		}
 		pod = *p
 		return true, "", nil
 	})
 	if err != nil {
 		return fail(fmt.Errorf("Deployment %s: %w", deploy, err))
 	}
-	if sidecarRequired {
+	switch {
+	case o.uninjected:
+		pod.Sidecar = "none: deployed with " + scenario.InjectAnnotation + `: "false"`
+		pod.NoSidecar = true
+	case sidecarRequired:
 		pod.Sidecar = SidecarContainer + " present"
-	} else {
+	default:
 		pod.Sidecar = "not checked: " + o.noSidecarReason
 	}
 	return pod, nil
@@ -170,7 +234,7 @@ func clientReady(ctx context.Context, cl client.Client, namespace, name string, 
 	p := ready[0]
 	return &ClientPod{
 		Namespace: namespace, Deployment: name, Name: p.Name, IP: p.Status.PodIP,
-		Container: workloadContainer(&p),
+		Container: workloadContainer(&p), hasSidecar: hasSidecar(&p),
 	}, "", nil
 }
 
@@ -263,4 +327,27 @@ func describeRollout(ctx context.Context, cl client.Client, d *appsv1.Deployment
 		}
 	}
 	return b.String()
+}
+
+// EnsureScenarioClient prepares one client of a scenario and deploys it: its
+// namespace (this run's; labelled for injection only when an injected client of
+// s lives there, scenario.Scenario.InjectedNamespace, so a namespace of
+// uninjected clients alone has no injection label at all), the harness Sidecar
+// for s's outbound policy, and the workload (fixtures/workloads/<workload>.yaml
+// under workloadDir), Uninjected when the client says injected: false. The
+// harness never labels or edits a namespace it did not create (EnsureNamespace).
+func EnsureScenarioClient(ctx context.Context, c *Cluster, s *scenario.Scenario, cr scenario.ClientRef, workloadDir, runID string, opts ...ClientOption) (ClientPod, error) {
+	if err := EnsureNamespace(ctx, c, cr.Namespace, runID, s.InjectedNamespace(cr.Namespace)); err != nil {
+		return ClientPod{}, err
+	}
+	if err := ApplySidecar(ctx, c, cr.Namespace, string(s.Mesh.OutboundTrafficPolicy), runID); err != nil {
+		return ClientPod{}, err
+	}
+	if !cr.Injected && !cr.Ambient() {
+		opts = append(opts, Uninjected())
+	}
+	if a := s.AnnotationsOf(cr); len(a) > 0 {
+		opts = append(opts, WithPodAnnotations(a))
+	}
+	return DeployClient(ctx, c, filepath.Join(workloadDir, cr.Workload+".yaml"), cr.Namespace, runID, opts...)
 }

@@ -454,3 +454,38 @@ func TestNeedsGatewayAPI(t *testing.T) {
 		t.Error("a Gateway API scenario does not need the Gateway API")
 	}
 }
+
+// TestStepDeletesExactlyWhatItApplied: a step's delete list removes this run's
+// objects of that file (in the scenario's namespace, or the one the apply entry
+// named), and leaves alone an object of the same name that is not the run's.
+func TestStepDeletesExactlyWhatItApplied(t *testing.T) {
+	mine := map[string]string{RunLabel: "run-1"}
+	cm := func(ns, name string, l map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: l}}
+	}
+	c := newCluster(t, cm("egress-x", "routing", mine), cm("team", "routing", mine), cm("users", "routing", nil), cm("egress-x", "kept", mine))
+	obj := func(file, ns, name string) scenario.Object {
+		return scenario.Object{File: file, Line: 1, APIVersion: "v1", Kind: "ConfigMap", Namespace: ns, Name: name}
+	}
+	kept := obj("kept.yaml", "", "kept")
+	s := &scenario.Scenario{Name: "x", Steps: []scenario.Step{
+		{Name: "one", Bundle: scenario.Bundle{obj("a.yaml", "", "routing"), obj("a.yaml", "team", "routing"), obj("a.yaml", "users", "routing"), kept}},
+		{Name: "two", Delete: []string{"a.yaml"}, Bundle: scenario.Bundle{kept}},
+	}}
+	if got := DeletedObjects(s, 1); len(got) != 3 {
+		t.Fatalf("step two deletes %d objects, want 3", len(got))
+	}
+	if err := DeleteObjects(context.Background(), c, s, DeletedObjects(s, 1), "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range [][2]string{{"egress-x", "routing"}, {"team", "routing"}} {
+		if exists(t, c, &corev1.ConfigMap{}, gone[0], gone[1]) {
+			t.Errorf("ConfigMap %s/%s survived the step's delete", gone[0], gone[1])
+		}
+	}
+	for _, left := range [][2]string{{"users", "routing"}, {"egress-x", "kept"}} {
+		if !exists(t, c, &corev1.ConfigMap{}, left[0], left[1]) {
+			t.Errorf("ConfigMap %s/%s was deleted: not the run's, or not in the delete list", left[0], left[1])
+		}
+	}
+}

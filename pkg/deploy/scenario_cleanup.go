@@ -87,8 +87,13 @@ func bundleRefs(c *Cluster, s *scenario.Scenario) ([]objectRef, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	return objectRefs(c, s, s.Steps[n-1].Bundle)
+}
+
+// objectRefs names the objects of b as the API server holds them.
+func objectRefs(c *Cluster, s *scenario.Scenario, b scenario.Bundle) ([]objectRef, error) {
 	var out []objectRef
-	for _, o := range s.Steps[n-1].Bundle {
+	for _, o := range b {
 		gv, err := schema.ParseGroupVersion(o.APIVersion)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", o.File, o.Line, err)

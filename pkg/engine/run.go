@@ -144,8 +144,9 @@ var _ Ops = Kube{}
 
 func (k Kube) Namespace(ctx context.Context, n plan.Namespace) error {
 	// An ambient client's namespace is enrolled instead of labelled for
-	// injection: a pod created with a sidecar is not redirected to ztunnel.
-	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, !n.Client.Ambient()); err != nil {
+	// injection: a pod created with a sidecar is not redirected to ztunnel. A
+	// namespace of clients without a sidecar alone is not labelled either.
+	if err := deploy.EnsureNamespace(ctx, k.Cluster, n.Client.Namespace, k.RunID, n.Injection && !n.Client.Ambient()); err != nil {
 		return err
 	}
 	if n.Client.Ambient() {
@@ -159,7 +160,14 @@ func (k Kube) Namespace(ctx context.Context, n plan.Namespace) error {
 func (k Kube) Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error) {
 	file := filepath.Join(k.Root, filepath.FromSlash(n.Workload))
 	if !n.Client.Ambient() {
-		return deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID)
+		var opts []deploy.ClientOption
+		if !n.Client.Injected {
+			opts = append(opts, deploy.Uninjected())
+		}
+		if len(n.Annotations) > 0 {
+			opts = append(opts, deploy.WithPodAnnotations(n.Annotations))
+		}
+		return deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID, opts...)
 	}
 	pod, err := deploy.DeployClient(ctx, k.Cluster, file, n.Client.Namespace, k.RunID,
 		deploy.WithoutSidecar("ambient client: ztunnel carries its traffic, istio-cni redirects it"))
@@ -185,6 +193,8 @@ func (k Kube) Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) err
 	switch a.Kind {
 	case plan.ActionApply:
 		return deploy.ApplyObjects(ctx, k.Cluster, a.Objects, a.DefaultNamespace, k.RunID)
+	case plan.ActionDelete:
+		return deploy.DeleteObjects(ctx, k.Cluster, sp.Scenario, a.Objects, k.RunID)
 	case plan.ActionRemoveBundle:
 		return deploy.DeleteBundle(ctx, k.Cluster, sp.Scenario, k.RunID, k.Timeouts.WithDefaults().Converge)
 	default:

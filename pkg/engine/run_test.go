@@ -71,7 +71,7 @@ func printed(out string) []string {
 		}
 		switch {
 		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "probe: "), strings.HasPrefix(l, "waypoint: "),
-			strings.HasPrefix(l, "apply ") && strings.HasSuffix(l, ":"):
+			(strings.HasPrefix(l, "apply ") || strings.HasPrefix(l, "delete ")) && strings.HasSuffix(l, ":"):
 			got = append(got, l)
 		case (section == "## Bring-up" || strings.HasPrefix(section, "## Tear-down")) && l != "":
 			got = append(got, l)

@@ -63,7 +63,9 @@ func (e stepEnv) stepRunner(ctx context.Context, s *scenario.Scenario, i int, cl
 		collector = c
 	} else {
 		sidecar := evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}
-		collector = runner.NewCollector(e.Logs, sidecar, proxies, t)
+		c := runner.NewCollector(e.Logs, sidecar, proxies, t)
+		c.NoSidecar = client.NoSidecar // an uninjected client: only the gateways' logs exist
+		collector = c
 	}
 	return runner.Runner{
 		Prober:        runner.NewProber(e.Exec, client.Namespace, client.Name, client.Container, t),

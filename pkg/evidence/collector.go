@@ -43,6 +43,9 @@ type Found struct {
 	// LogsObserved is true when the last poll read the sidecar's and every
 	// gateway's log without error. Without it, a missing line proves nothing.
 	LogsObserved bool
+	// NoSidecar: the client has no sidecar (Collector.NoSidecar); Sidecar is nil
+	// because there is no such proxy, not because its line is missing.
+	NoSidecar bool
 	// Notes say what a reader of a verdict should know: duplicate matches,
 	// malformed lines, read errors, what was still awaited when time ran out.
 	Notes []string
@@ -57,6 +60,11 @@ type Collector struct {
 	Source   LogSource
 	Sidecar  Proxy
 	Gateways []Proxy
+	// NoSidecar: the client runs without Istio's sidecar (a scenario client with
+	// injected: false), so Sidecar is not read and no sidecar line is awaited.
+	// Only the gateways' logs are read, for Flush after the probe: a line there
+	// says the request reached an egress gateway, none says it did not.
+	NoSidecar bool
 
 	// Poll is the pause between two reads of the logs (required).
 	Poll time.Duration
@@ -136,7 +144,7 @@ func (c Collector) check(t Target) error {
 	switch {
 	case c.Source == nil:
 		return errors.New("evidence: Collector has no LogSource")
-	case c.Sidecar.Pod == "" || c.Sidecar.Container == "":
+	case !c.NoSidecar && (c.Sidecar.Pod == "" || c.Sidecar.Container == ""):
 		return errors.New("evidence: Collector has no client sidecar (pod and container)")
 	case c.Poll <= 0 || c.Timeout <= 0:
 		return fmt.Errorf("evidence: Collector needs Poll and Timeout above zero (got %s, %s)", c.Poll, c.Timeout)
@@ -170,6 +178,15 @@ type scan struct {
 	notes          []string
 }
 
+// first is the index of the first proxy read: 1 (the gateways) when the client
+// has no sidecar.
+func (s *scan) first() int {
+	if s.c.NoSidecar {
+		return 1
+	}
+	return 0
+}
+
 func (s *scan) proxy(i int) Proxy {
 	if i == 0 {
 		return s.c.Sidecar
@@ -179,7 +196,7 @@ func (s *scan) proxy(i int) Proxy {
 
 func (s *scan) poll(ctx context.Context) {
 	s.polls++
-	for i := 0; i <= len(s.c.Gateways); i++ {
+	for i := s.first(); i <= len(s.c.Gateways); i++ {
 		p := s.proxy(i)
 		text, err := s.c.Source.Logs(ctx, p, s.since)
 		s.readErr[i] = err
@@ -222,8 +239,8 @@ func (s *scan) parse(i int, text string) []line {
 // the sidecar's line first: a gateway TCP line is found by the sidecar line's
 // upstream local address.
 func (s *scan) found() Found {
-	var f Found
-	sc := s.match(0, s.sidecarMatch)
+	f := Found{NoSidecar: s.c.NoSidecar}
+	sc := s.match(0, s.sidecarMatch) // no lines at index 0 without a sidecar
 	if sc.ok {
 		f.Sidecar, f.SidecarRaw = &sc.entry, sc.raw
 	}
@@ -306,10 +323,18 @@ func (s *scan) gatewayMatch(e accesslog.Entry, sidecar *accesslog.Entry) (bool, 
 
 // waitingFor says what is still awaited, or "" when Collect may return.
 func (s *scan) waitingFor(f Found, wantGateway bool, now, start, sidecarSeen time.Time) string {
-	for i := 0; i <= len(s.c.Gateways); i++ {
+	for i := s.first(); i <= len(s.c.Gateways); i++ {
 		if s.readErr[i] != nil {
 			return "a successful read of the log of " + s.proxy(i).String()
 		}
+	}
+	if s.c.NoSidecar {
+		// Nothing tells where the request went but a gateway line: one that
+		// exists shows within Flush of the probe's end.
+		if f.Gateway != nil || len(s.c.Gateways) == 0 || now.Sub(start) >= s.c.Flush {
+			return ""
+		}
+		return fmt.Sprintf("the flush window (%s) to prove no egress gateway line (the client has no sidecar)", s.c.Flush)
 	}
 	if f.Sidecar == nil {
 		if s.t.LocalAddr == "" && now.Sub(start) >= s.c.Flush {
@@ -370,7 +395,7 @@ func (s *scan) finish(f Found, waited time.Duration, gaveUp string) Found {
 	// The notes of matching come from the last poll only; malformed lines and the
 	// rest are added here once.
 	f.LogsObserved = true
-	for i := 0; i <= len(s.c.Gateways); i++ {
+	for i := s.first(); i <= len(s.c.Gateways); i++ {
 		if err := s.readErr[i]; err != nil {
 			f.LogsObserved = false
 			f.Notes = append(f.Notes, fmt.Sprintf("could not read the log of %s: %v", s.proxy(i), err))

@@ -476,3 +476,39 @@ func TestCollectGatewayThatReplacedTheRequestID(t *testing.T) {
 		t.Fatalf("gateway line = %q, want the one carrying the token", f.GatewayRaw)
 	}
 }
+
+// A client without a sidecar: its (absent) sidecar log is never read; a gateway
+// line is found by the request id, and its absence is proven after Flush.
+func TestCollectWithoutSidecar(t *testing.T) {
+	c := newClock()
+	logs := newFakeLogs(c)
+	since := c.now
+	col := newCollector(c, logs, gatewayProxy)
+	col.NoSidecar, col.Sidecar = true, Proxy{Namespace: "bare", Pod: "sleep-1"}
+	f, err := col.Collect(context.Background(), Target{RequestID: policiesRequestID, Since: since}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Gateway != nil || f.Sidecar != nil || !f.NoSidecar || !f.LogsObserved {
+		t.Errorf("found %+v, want no lines, NoSidecar and the gateway's log observed", f)
+	}
+	if logs.reads["sleep-1"] != 0 {
+		t.Errorf("the client's log was read %d times; it has no sidecar", logs.reads["sleep-1"])
+	}
+	if waited := c.now.Sub(since); waited < 2*time.Second {
+		t.Errorf("absence declared after %s, before the flush window of 2s", waited)
+	}
+
+	c2 := newClock()
+	logs2 := newFakeLogs(c2)
+	logs2.write(gatewayProxy.Pod, 500*time.Millisecond, policiesGateway)
+	col2 := newCollector(c2, logs2, gatewayProxy)
+	col2.NoSidecar = true
+	f, err = col2.Collect(context.Background(), Target{RequestID: policiesRequestID, Since: c2.now}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Gateway == nil || f.GatewayRaw != policiesGateway {
+		t.Errorf("gateway line = %q, want the recorded one", f.GatewayRaw)
+	}
+}

@@ -22,6 +22,13 @@ const (
 // failure (reset).
 var blockedCurlExits = []int{7, 35, 52, 56}
 
+// networkBlockedCurlExits are the exits of a client without a sidecar whose
+// connection the network refused: 7 (a REJECT, connection refused) and 28 (the
+// SYN was dropped, so curl's connect timed out). A NetworkPolicy dataplane drops
+// or rejects; which, is the plugin's choice (kube-network-policies, kind's,
+// gives the packet an nfqueue verdict of drop).
+var networkBlockedCurlExits = []int{7, 28}
+
 // Classify derives the route a request took from cluster-tier evidence, with one
 // line saying why. It returns "" (unknown) with the reason when the evidence does
 // not decide; Evaluate turns that into a failed expect.route, never a pass.
@@ -32,7 +39,9 @@ var blockedCurlExits = []int{7, 35, 52, 56}
 //     502 itself), a proxy found no route (flag NR), or the egress gateway denied it
 //     (403 with response_code_details rbac_access_denied...);
 //  2. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
-//     upstream host was reached;
+//     upstream host was reached; or no proxy logged it at all and curl's connect
+//     was refused or timed out (exit 7, 28): it went around the sidecar (or the
+//     client has none, classifyWithoutSidecar) and the network stopped it;
 //  3. egress-gateway: the gateway logged the request id, or the client sidecar's
 //     upstream cluster is an egress gateway Service (Evidence.GatewayHosts);
 //  4. direct: the client sidecar logged it with any other upstream cluster;
@@ -58,6 +67,14 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway sent it to %s", blackHoleCluster)
 	case gw != nil && hasFlag(gw.ResponseFlags, "NR"):
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway found no route (response flags %s, %s)", gw.ResponseFlags, orDash(gw.ResponseCodeDetails))
+	}
+	if ev.NoSidecar && gw == nil {
+		return classifyWithoutSidecar(ev)
+	}
+	if sc == nil && gw == nil && ev.LogsObserved && ev.Status == nil && ev.CurlExit != nil && slices.Contains(networkBlockedCurlExits, *ev.CurlExit) {
+		// The sidecar never saw the connection (its pod annotations exclude the
+		// destination from interception) and the network refused or dropped it.
+		return scenario.RouteBlocked, fmt.Sprintf("no proxy logged the request and curl exit %d (connection refused or timed out): it went around the sidecar and the network stopped it", *ev.CurlExit)
 	}
 	if ev.Status == nil && ev.CurlExit != nil && slices.Contains(blockedCurlExits, *ev.CurlExit) &&
 		!reachedUpstream(sc) && !reachedUpstream(gw) {
@@ -92,6 +109,26 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		why += " (access logs were not read)"
 	}
 	return "", why + ": route unknown"
+}
+
+// classifyWithoutSidecar: a client without a sidecar, whose request no egress
+// gateway logged. Only the network stands between it and the outside: an HTTP
+// answer means it got out on its own (direct, around the gateway); a refused or
+// timed-out connect means the network blocked it.
+func classifyWithoutSidecar(ev Evidence) (scenario.Route, string) {
+	observed := ""
+	if !ev.LogsObserved {
+		observed = " (the gateways' logs were not read: a gateway line's absence is not proven)"
+	}
+	switch {
+	case !ev.LogsObserved:
+		return "", "client without a sidecar" + observed + ": route unknown"
+	case ev.Status != nil:
+		return scenario.RouteDirect, fmt.Sprintf("client without a sidecar got HTTP %d and no egress gateway logged the request: it left on its own", *ev.Status)
+	case ev.CurlExit != nil && slices.Contains(networkBlockedCurlExits, *ev.CurlExit):
+		return scenario.RouteBlocked, fmt.Sprintf("client without a sidecar: curl exit %d (connection refused or timed out) and no egress gateway line: the network stopped it", *ev.CurlExit)
+	}
+	return "", fmt.Sprintf("client without a sidecar: curl exit %s with no HTTP answer and no egress gateway line: route unknown", intOr(ev.CurlExit, "not recorded"))
 }
 
 func hasFlag(flags, flag string) bool {

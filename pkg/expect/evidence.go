@@ -87,6 +87,10 @@ type Evidence struct {
 	// LogsObserved is true when the cluster tier read both proxies' logs. When it is
 	// false in the cluster tier, a missing line proves nothing and every log check fails.
 	LogsObserved bool
+	// NoSidecar: the client runs without Istio's sidecar (injected: false), so
+	// no sidecar line exists and the route is read from the gateways' logs and
+	// curl's result alone (Classify).
+	NoSidecar bool
 
 	// GatewayHosts are the egress gateway Service host names (e.g. a Gateway API
 	// "<name>-istio.<ns>.svc.cluster.local"); empty means DefaultGatewayHosts.

@@ -25,6 +25,11 @@ func (r StepResult) Evidence() expect.Evidence {
 		SidecarRaw:   p.Sidecar.String(),
 		GatewayHosts: r.GatewayHosts,
 	}
+	if r.NoSidecar {
+		// No sidecar saw the request (the client has none, or its annotations
+		// route the connection around it): there is no sidecar line to compare.
+		ev.Sidecar, ev.SidecarRaw, ev.NoSidecar = nil, "", true
+	}
 	ev.Gateway, ev.GatewayRaw = hopEntry(p.Gateway, p.Status)
 	ev.Waypoint, ev.WaypointRaw = hopEntry(p.Waypoint, p.Status)
 	return ev

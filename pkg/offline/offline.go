@@ -11,6 +11,7 @@ package offline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"istio.io/istio/pkg/config"
@@ -52,6 +53,14 @@ type StepResult struct {
 	// (an uninjected client, a request through an HTTP proxy); empty when it can.
 	// Validation and analysis still ran; every check is then not observable.
 	NotObservable string
+	// Network is the NetworkPolicy verdict on the request's connections: always
+	// for a request no sidecar sees, and for one that it does whenever the
+	// bundle holds a NetworkPolicy (netpol.go).
+	Network *Network
+	// NoSidecar: the request leaves the client without passing a sidecar (the
+	// client has none, or its annotations exclude the destination from
+	// interception); Path then holds the network's verdict alone.
+	NoSidecar bool
 	// Err is set when the step could not be evaluated at all.
 	Err error
 }
@@ -74,9 +83,17 @@ func (r StepResult) Trace() string {
 	if r.NotObservable != "" && r.Path.Sidecar.Proxy == "" {
 		return "=> not simulated: " + r.NotObservable
 	}
-	lines := []string{r.Path.Sidecar.String()}
-	if r.Path.Gateway != nil {
-		lines = append(lines, r.Path.Gateway.String())
+	var lines []string
+	if !r.NoSidecar {
+		lines = append(lines, r.Path.Sidecar.String())
+		if r.Path.Gateway != nil {
+			lines = append(lines, r.Path.Gateway.String())
+		}
+	}
+	if r.Network != nil {
+		for _, h := range r.Network.Hops {
+			lines = append(lines, h.String())
+		}
 	}
 	if r.Path.Waypoint != nil {
 		lines = append(lines, r.Path.Waypoint.String())
@@ -159,6 +176,30 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		r.NotObservable = why
 		return r
 	}
+	nenv, err := newNetEnv(s, w, step.Bundle)
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
+	call, err := callFor(step.Request)
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
+		return r
+	}
+	ref := s.ClientFor(step.Request)
+	client := clientsFor(w)[slices.Index(s.ClientRefs(), ref)]
+	bypass, err := bypassesSidecar(s.AnnotationsOf(ref), call.Address, call.Port)
+	if err != nil {
+		r.Err = fmt.Errorf("scenario %s step %s: client %s: %w", s.Name, step.Name, ref.Name, err)
+		return r
+	}
+	if (!ref.Injected && !ref.Ambient()) || bypass != "" {
+		// No proxy Istio configures sees the request: only the network decides.
+		n := networkVerdict(nenv, client, true, step.Request, call.Address, call.Port, Path{}, gateways)
+		r.Network, r.NoSidecar = &n, true
+		r.Path = noSidecarPath(ref, bypass, n)
+		return r
+	}
 	configs := make([]config.Config, 0, len(cfgs))
 	for _, c := range cfgs {
 		configs = append(configs, c.cfg)
@@ -175,23 +216,65 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		r.Err = fmt.Errorf("scenario %s step %s: %w", s.Name, step.Name, err)
 		return r
 	}
+	// A sidecar's connections are judged; ztunnel's (HBONE to a waypoint or
+	// out) are not yet: an ambient client's route stays Istio's alone.
+	if len(nenv.policies) > 0 && ref.Injected {
+		n := networkVerdict(nenv, client, false, step.Request, call.Address, call.Port, path, gateways)
+		r.Network = &n
+		path = applyNetwork(path, n)
+	}
 	r.Path = path
 	r.NotObservable = path.NotObservable
 	return r
 }
 
-// notObservable says why no proxy Istio configures decides the step's route, so
-// that simulating one would answer a question the request never asks.
+// noSidecarPath is the route of a request no sidecar sees: out on its own when
+// every connection it needs is allowed, blocked by the first one denied.
+func noSidecarPath(ref scenario.ClientRef, bypass string, n Network) Path {
+	who := fmt.Sprintf("client %s in %s has no sidecar", ref.Workload, ref.Namespace)
+	if bypass != "" {
+		who = fmt.Sprintf("client %s in %s: its sidecar does not intercept the request (%s)", ref.Workload, ref.Namespace, bypass)
+	}
+	if d := n.Denied(); d != nil {
+		return Path{Route: scenario.RouteBlocked, Why: who + "; NetworkPolicy denies " + d.What + ": " + d.Why}
+	}
+	return Path{Route: scenario.RouteDirect, Why: who + "; no NetworkPolicy stops it, so it leaves the cluster on its own, around any egress gateway"}
+}
+
+// applyNetwork lets the NetworkPolicy verdict overrule the simulated route: a
+// denied connection on the path means the request never leaves (the proxy that
+// opens it fails to connect: Envoy answers 503 with flag UF). A sidecar cut off
+// from istiod never gets its configuration, so its pod is never Ready: a defect
+// of the scenario whatever it expects.
+func applyNetwork(p Path, n Network) Path {
+	d := n.Denied()
+	if d == nil {
+		return p
+	}
+	if strings.HasPrefix(d.What, "client sidecar's xDS") {
+		p.Problems = append(p.Problems, "NetworkPolicy denies "+d.What+" ("+d.Why+"): the sidecar never gets its configuration and the client pod is never Ready")
+		return p
+	}
+	if p.Route == scenario.RouteBlocked {
+		return p
+	}
+	p.Why = fmt.Sprintf("Istio routes it %s (%s), but NetworkPolicy denies %s: %s", p.Route, p.Why, d.What, d.Why)
+	p.Route, p.Status = scenario.RouteBlocked, nil
+	return p
+}
+
+// notObservable says why the offline tier cannot tell the step's route: an
+// ambient client (ztunnel and waypoints are not simulated), or a request through
+// an HTTP proxy (curl -x), which goes where the proxy, a program outside Istio,
+// and the cluster's NetworkPolicy send it.
 func notObservable(s *scenario.Scenario, st scenario.Step) string {
 	c := s.ClientFor(st.Request)
 	switch {
 	case c.Ambient():
 		// ztunnel carries the request; istiod's ambient index and the
 		// waypoint's configuration decide its route (walkAmbient).
-	case !c.Injected:
-		return fmt.Sprintf("client %s in namespace %s runs without Istio's sidecar: no proxy Istio configures sees its request; the network (NetworkPolicy) decides where it goes", c.Workload, c.Namespace)
 	case st.Request.Proxy != "":
-		return fmt.Sprintf("the request goes through the HTTP proxy %s (curl -x): the sidecar sees a connection to the proxy, and the proxy's own forwarding is outside Istio", st.Request.Proxy)
+		return fmt.Sprintf("client %s sends the request through the HTTP proxy %s (curl -x): its sidecar, if any, sees a connection to the proxy, and the proxy's own forwarding is outside Istio", c.Workload, st.Request.Proxy)
 	}
 	return ""
 }

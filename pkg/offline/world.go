@@ -219,7 +219,9 @@ func render(w world.World, gateways []gatewayDeployment) string {
 			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
 			cw.Containers = append(cw.Containers, "istio-proxy")
 		} else if !c.Ambient {
-			// How the cluster tier keeps the webhook off this pod.
+			// How the cluster tier keeps the webhook off this pod (pkg/deploy
+			// Uninjected also sets the label; netpol.go's clientPeer carries it for
+			// NetworkPolicy selectors, Istio reads neither of a pod it never injects).
 			cw.Annotations = map[string]string{scenario.InjectAnnotation: "false"}
 		}
 		workloads = append(workloads, cw)

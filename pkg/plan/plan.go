@@ -235,24 +235,6 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 	return p.err
 }
 
-// appliedBy is the objects of the cumulative bundle that step i's own apply
-// list put there, in bundle order. Counting the bundle's growth instead is
-// wrong for a step that deletes files (the bundle shrinks, or a replacement
-// keeps its size).
-func appliedBy(st scenario.Step) scenario.Bundle {
-	files := map[string]bool{}
-	for _, f := range st.ApplyFiles() {
-		files[f] = true
-	}
-	var out scenario.Bundle
-	for _, o := range st.Bundle {
-		if files[o.File] {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 type printer struct {
 	w   io.Writer
 	err error

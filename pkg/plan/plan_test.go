@@ -61,6 +61,45 @@ func TestRenderSeed(t *testing.T) {
 // RenderScenarios is the scenario part alone (the upgrade gate prints it once for
 // all its phases): no cluster or Istio section.
 func TestRenderScenariosAlone(t *testing.T) {
+	_, out := catalogPlan(t)
+	if strings.Contains(out, "## Cluster") || strings.Contains(out, "## Istio") || !strings.Contains(out, "## Scenario egress-gateway-http") ||
+		!strings.Contains(out, "A step passes when its expectation holds for 3 consecutive probes within 1m0s") {
+		t.Errorf("scenarios section:\n%s", out)
+	}
+}
+
+// DRY_RUN shows every NetworkPolicy (as the manifest applied), every request
+// option (in the exact curl command), a client's pod annotations, a client
+// without a sidecar, and what a step deletes.
+func TestRenderShowsPoliciesOptionsAndDeletes(t *testing.T) {
+	all, out := catalogPlan(t)
+	for _, want := range []string{
+		"NetworkPolicy egress-egress-gateway-network-policy/allow-egress-to-istio-system-and-kube-dns",
+		"kind: NetworkPolicy",
+		"fixtures/workloads/curl.yaml without a sidecar (pod template label and annotation sidecar.istio.io/inject: \"false\"",
+		"pod annotations traffic.sidecar.istio.io/excludeOutboundPorts: \"80\"",
+		"-H 'Host: httpbin.org'",
+		"curl's result (the client has no sidecar)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+	for _, s := range all {
+		for i, st := range s.Steps {
+			_, deleted := s.StepChanges(i)
+			for _, o := range deleted {
+				if !strings.Contains(out, "delete "+o.File) {
+					t.Errorf("scenario %s step %s deletes %s:%d but the plan does not say so", s.Name, st.Name, o.File, o.Line)
+				}
+			}
+		}
+	}
+}
+
+// catalogPlan is RenderScenarios over the catalog.
+func catalogPlan(t *testing.T) ([]*scenario.Scenario, string) {
+	t.Helper()
 	all, err := scenario.LoadAll(filepath.Join("..", "..", "scenarios"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,11 +112,7 @@ func TestRenderScenariosAlone(t *testing.T) {
 	if err := p.RenderScenarios(&b, nil); err != nil {
 		t.Fatal(err)
 	}
-	out := b.String()
-	if strings.Contains(out, "## Cluster") || strings.Contains(out, "## Istio") || !strings.Contains(out, "## Scenario egress-gateway-http") ||
-		!strings.Contains(out, "A step passes when its expectation holds for 3 consecutive probes within 1m0s") {
-		t.Errorf("scenarios section:\n%s", out)
-	}
+	return all, b.String()
 }
 
 // The upgrade gate proves every scenario once per phase on one cluster: its plan
@@ -98,7 +133,9 @@ func TestBuildCumulative(t *testing.T) {
 			applied := 0
 			for _, a := range st.Actions {
 				kinds = append(kinds, string(a.Kind))
-				applied += len(a.Objects)
+				if a.Kind == ActionApply {
+					applied += len(a.Objects) // a delete action removes what the step deletes first
+				}
 			}
 			if (st.Index == 0) != (len(kinds) > 0 && kinds[0] == string(ActionRemoveBundle)) {
 				t.Errorf("%s/%s: actions %v: only the first step removes an earlier phase's bundle", sp.Name(), st.Name(), kinds)
@@ -114,5 +151,39 @@ func TestBuildCumulative(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "remove: every object of the scenario's bundle"); n != len(p.Scenarios) {
 		t.Errorf("printed %d removals for %d scenarios", n, len(p.Scenarios))
+	}
+}
+
+// A step with a delete list deletes first, then applies; the plan names both.
+func TestDeleteActions(t *testing.T) {
+	s, err := scenario.Load(filepath.Join("..", "offline", "testdata", "network-policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Build(Inputs{RunID: "run-1", CurlTimeout: 10 * time.Second, Scenarios: []*scenario.Scenario{s}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range p.Scenarios[0].Steps[3].Actions {
+		got = append(got, a.Lines()...)
+	}
+	want := []string{
+		"delete np-task.yaml:8  NetworkPolicy egress-network-policy/allow-egress-to-istio-system-and-kube-dns",
+		"delete np-gateway-ingress.yaml:2  NetworkPolicy istio-system/gateway-only-from-elsewhere",
+		"apply np-dns-only.yaml:2  NetworkPolicy egress-network-policy/dns-only",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("step no-istiod actions:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var b strings.Builder
+	if err := p.RenderScenarios(&b, func() string { return "id" }); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range append(want, "namespace: egress-network-policy  (labels istio-injection=enabled",
+		"client: fixtures/workloads/curl.yaml without a sidecar") {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("the printed plan lacks %q", w)
+		}
 	}
 }

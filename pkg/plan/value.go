@@ -2,6 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,13 +125,22 @@ type Namespace struct {
 	Sidecar *networkingv1.Sidecar
 	// Workload is the client's manifest, relative to the repository root.
 	Workload string
+	// Injection: the namespace is labelled for sidecar injection, because an
+	// injected client lives there (scenario.Scenario.InjectedNamespace); a
+	// namespace of clients without a sidecar alone is not.
+	Injection bool
+	// Annotations go on the client's pod template (clients[].annotations).
+	Annotations map[string]string
 }
 
 // Line is how the plan prints the namespace, and how a run records creating it.
 func (n Namespace) Line() string {
 	labels := "istio-injection=enabled"
-	if n.Client.Ambient() {
+	switch {
+	case n.Client.Ambient():
 		labels = ambient.NamespaceLabelsNote()
+	case !n.Injection:
+		labels = "no injection label: only clients without a sidecar live here"
 	}
 	return "namespace: " + n.Client.Namespace + "  (labels " + labels + ", egress-conformance.io/run=" + n.RunID + ")"
 }
@@ -138,7 +150,19 @@ func (n Namespace) ClientLine() string {
 	if n.Client.Ambient() {
 		return "  client: " + n.Workload + " (" + ambient.ClientNote() + "; data plane ambient: the Sidecar above does not reach ztunnel)"
 	}
-	return "  client: " + n.Workload + " (Ready with container istio-proxy)"
+	var ann []string
+	for _, k := range slices.Sorted(maps.Keys(n.Annotations)) {
+		ann = append(ann, k+": "+strconv.Quote(n.Annotations[k]))
+	}
+	with := ""
+	if len(ann) > 0 {
+		with = ", pod annotations " + strings.Join(ann, ", ")
+	}
+	if !n.Client.Injected {
+		return "  client: " + n.Workload + " without a sidecar (pod template label and annotation " + scenario.InjectAnnotation +
+			`: "false"` + with + "; Ready without container istio-proxy)"
+	}
+	return "  client: " + n.Workload + " (Ready with container istio-proxy" + with + ")"
 }
 
 // StepPlan is one step: its actions in order, then the probe, evidence and verdict.
@@ -185,6 +209,10 @@ const (
 	// earlier run of its steps left (the upgrade gate proves a scenario in
 	// every phase, on the same cluster).
 	ActionRemoveBundle ActionKind = "remove"
+	// ActionDelete deletes Objects, what the step's delete list removes
+	// (scenario.Scenario.StepChanges), before the step applies anything: only
+	// objects labelled with the run, each with its UID as a precondition.
+	ActionDelete ActionKind = "delete"
 )
 
 // Action is one change a step makes before its probe.
@@ -283,7 +311,8 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
-		sp.Namespaces = append(sp.Namespaces, Namespace{Client: c, RunID: in.RunID, Policy: string(s.Mesh.OutboundTrafficPolicy), Sidecar: sc, Workload: "fixtures/workloads/" + c.Workload + ".yaml"})
+		sp.Namespaces = append(sp.Namespaces, Namespace{Client: c, RunID: in.RunID, Policy: string(s.Mesh.OutboundTrafficPolicy), Sidecar: sc,
+			Workload: "fixtures/workloads/" + c.Workload + ".yaml", Injection: s.InjectedNamespace(c.Namespace), Annotations: s.AnnotationsOf(c)})
 	}
 	for i, st := range s.Steps {
 		c := s.ClientFor(st.Request)
@@ -292,9 +321,15 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		if in.Cumulative && i == 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionRemoveBundle, DefaultNamespace: s.Namespace()})
 		}
-		added := appliedBy(st)
+		// A step deletes first, then applies what it adds or replaces.
+		added, deleted := s.StepChanges(i)
 		if in.Cumulative {
+			// Every phase walks the steps again: apply the step's whole
+			// bundle; what the step deletes is removed all the same.
 			added = st.Bundle
+		}
+		if len(deleted) > 0 {
+			stp.Actions = append(stp.Actions, Action{Kind: ActionDelete, Objects: deleted, DefaultNamespace: s.Namespace()})
 		}
 		if len(added) > 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionApply, Objects: added, DefaultNamespace: s.Namespace()})
@@ -319,6 +354,9 @@ func (st *StepPlan) evidenceLine() string {
 	}
 	if st.Client.Ambient() {
 		return "evidence: " + ambient.EvidenceNote(st.Waypoints) + "; gateway logs of " + strings.Join(gws, "; ")
+	}
+	if !st.Client.Injected {
+		return "evidence: curl's result (the client has no sidecar); gateway logs of " + strings.Join(gws, "; ")
 	}
 	return "evidence: client sidecar's istio-proxy log; gateway logs of " + strings.Join(gws, "; ")
 }

@@ -339,6 +339,7 @@ func ClusterEvidence(step scenario.Step, res probe.Result, f evidence.Found, cli
 		Ztunnel:      f.Ztunnel,
 		ZtunnelRaw:   f.ZtunnelRaw,
 		LogsObserved: f.LogsObserved,
+		NoSidecar:    f.NoSidecar,
 		GatewayHosts: gatewayHosts,
 	}
 	exit := res.CurlExit

@@ -147,6 +147,23 @@ func (d *fieldDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(c, s.Index(i), indexPath(path, i))
 		}
 		v.Set(s)
+	case reflect.Map:
+		// Only map[string]string (clients[].annotations): plain keys, none twice.
+		if v.Type().Key().Kind() != reflect.String || n.Kind != yaml.MappingNode {
+			if n.Kind != yaml.MappingNode {
+				d.fail(n, path, "expected a mapping, got %s", describe(n))
+			} else {
+				d.fail(n, path, "internal error: no YAML decoding for Go type %s", v.Type())
+			}
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		d.entries(n, path, "key", func(k, value *yaml.Node, kpath string) {
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(value, ev, kpath)
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+		})
+		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, path, "expected a string, got %s", describe(n))
@@ -181,27 +198,36 @@ func (d *fieldDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	index, names := yamlFields(v.Type())
+	d.entries(n, path, "field", func(k, value *yaml.Node, fpath string) {
+		f, ok := index[k.Value]
+		if !ok {
+			d.fail(k, fpath, "unknown field%s; known fields: %s", suggest(k.Value, names), strings.Join(names, ", "))
+			return
+		}
+		d.decode(value, v.Field(f), fpath)
+	})
+}
+
+// entries calls each for every key of mapping n with its value, refusing keys
+// that are not plain scalars and keys written twice (what is the "field" or
+// "key" of the message).
+func (d *fieldDecoder) entries(n *yaml.Node, path, what string, each func(k, value *yaml.Node, kpath string)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := resolve(n.Content[i])
 		if k == nil || k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
 			// Merge keys would let one step silently inherit another's
 			// expectation; a scenario is short enough to write out.
-			d.fail(n.Content[i], path, "keys must be plain field names (no merge keys or complex keys)")
+			d.fail(n.Content[i], path, "keys must be plain %s names (no merge keys or complex keys)", what)
 			continue
 		}
-		fpath := joinPath(path, k.Value)
+		kpath := joinPath(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			d.fail(k, fpath, "repeated field (first at line %d)", first)
+			d.fail(k, kpath, "repeated %s (first at line %d)", what, first)
 			continue
 		}
 		seen[k.Value] = k.Line
-		f, ok := index[k.Value]
-		if !ok {
-			d.fail(k, fpath, "unknown field%s; known fields: %s", suggest(k.Value, names), strings.Join(names, ", "))
-			continue
-		}
-		d.decode(n.Content[i+1], v.Field(f), fpath)
+		each(k, n.Content[i+1], kpath)
 	}
 }
 

@@ -109,6 +109,45 @@ steps:
 	if got := s.Steps[2].Delete; !slices.Equal(got, []string{"se.yaml"}) {
 		t.Errorf("delete = %q", got)
 	}
+	// What each step does to a cluster: the replacement is applied, the delete
+	// removes the replaced object (kubectl delete -f se.yaml deletes it by name).
+	changes := [][2][]string{
+		{want[0], nil},
+		{{"se-v1alpha3.yaml ServiceEntry /httpbin"}, nil},
+		{nil, {"se-v1alpha3.yaml ServiceEntry /httpbin"}},
+		{{"se.yaml ServiceEntry /httpbin"}, nil},
+	}
+	for i, st := range s.Steps {
+		applied, deleted := s.StepChanges(i)
+		if got := names(applied); !slices.Equal(got, changes[i][0]) {
+			t.Errorf("step %s applies %q, want %q", st.Name, got, changes[i][0])
+		}
+		if got := names(deleted); !slices.Equal(got, changes[i][1]) {
+			t.Errorf("step %s deletes %q, want %q", st.Name, got, changes[i][1])
+		}
+	}
+	if a, d := s.StepChanges(4); a != nil || d != nil {
+		t.Error("an out-of-range step has changes")
+	}
+}
+
+// TestStepChangesReapply: a step that deletes a file and applies it again
+// deletes its objects and creates them anew, as kubectl delete -f; apply -f.
+func TestStepChangesReapply(t *testing.T) {
+	se := Object{File: "se.yaml", Line: 1, APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry", Name: "httpbin"}
+	np := Object{File: "np.yaml", Line: 1, APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Name: "np"}
+	s := &Scenario{Steps: []Step{
+		{Apply: []ApplyFile{{File: "se.yaml"}, {File: "np.yaml"}}, Bundle: Bundle{se, np}},
+		{Delete: []string{"./se.yaml"}, Apply: []ApplyFile{{File: "se.yaml"}}, Bundle: Bundle{np, se}},
+		{Bundle: Bundle{np, se}},
+	}}
+	a, d := s.StepChanges(1)
+	if len(a) != 1 || a[0].File != "se.yaml" || len(d) != 1 || d[0].File != "se.yaml" {
+		t.Errorf("re-apply: applied %v deleted %v, want se.yaml in both", a, d)
+	}
+	if a, d := s.StepChanges(2); a != nil || d != nil {
+		t.Errorf("a step that only probes changes %v / %v", a, d)
+	}
 }
 
 func TestRequestOptions(t *testing.T) {

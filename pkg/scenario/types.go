@@ -105,11 +105,24 @@ type ExtraClient struct {
 	// Its pod carries sidecar.istio.io/inject: "false", and its namespace is
 	// labelled for injection only when an injected client shares it.
 	Injected *bool `yaml:"injected"`
+	// Annotations are pod annotations the harness puts on the client's pod
+	// template; only those that change what the sidecar intercepts, so that a
+	// scenario can state a sidecar that lets traffic around it
+	// (SidecarAnnotations). Only for an injected client.
+	Annotations map[string]string `yaml:"annotations,omitempty"`
 	// DataPlane overrides the scenario's dataPlane for this client, so that a
 	// sidecar client and an ambient client can send the same request side by
 	// side. Clients of different data planes never share a namespace: the
 	// namespace's labels decide both injection and ambient enrolment.
 	DataPlane DataPlane `yaml:"dataPlane"`
+}
+
+// SidecarAnnotations are the pod annotations a client may carry: the ones users
+// reach for to let a destination bypass the sidecar (istio-iptables then RETURNs
+// those connections before they reach Envoy).
+var SidecarAnnotations = []string{
+	"traffic.sidecar.istio.io/excludeOutboundPorts",
+	"traffic.sidecar.istio.io/excludeOutboundIPRanges",
 }
 
 // ClientRef is a client resolved to what the tiers deploy: a workload in a namespace.
@@ -123,6 +136,21 @@ type ClientRef struct {
 	Injected bool
 	// DataPlane is the client's own mode, the scenario's unless it overrides it.
 	DataPlane DataPlane
+}
+
+// AnnotationsOf are the pod annotations client c declares (ExtraClient.Annotations;
+// none for the scenario's own client). ClientRef stays comparable (a map key of
+// the suites), so they are looked up here.
+func (s *Scenario) AnnotationsOf(c ClientRef) map[string]string {
+	if c.Name == "" {
+		return nil
+	}
+	for _, e := range s.Clients {
+		if e.Name == c.Name {
+			return e.Annotations
+		}
+	}
+	return nil
 }
 
 // Ambient tells whether the client is in ambient mode.

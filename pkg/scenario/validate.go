@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -186,6 +188,15 @@ func (v *validator) client(opts Options) {
 		}
 		if c.Namespace != "" {
 			v.clientNamespace(joinPath(cp, "namespace"), c.Namespace)
+		}
+		for _, k := range slices.Sorted(maps.Keys(c.Annotations)) {
+			ap := joinPath(joinPath(cp, "annotations"), k)
+			switch {
+			case !slices.Contains(SidecarAnnotations, k):
+				v.add(ap, "%q is not an annotation the harness sets; one of %s", k, strings.Join(SidecarAnnotations, ", "))
+			case c.Injected != nil && !*c.Injected, s.clientRef(c).Ambient():
+				v.add(ap, "the client runs without a sidecar (injected: false, or ambient): there is no interception to change")
+			}
 		}
 		switch c.DataPlane {
 		case "", Sidecar, Ambient:

@@ -15,7 +15,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
-	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
@@ -192,9 +191,6 @@ func FirstOf(vals ...string) string {
 func (r Run) SkipReason(s *scenario.Scenario) (string, bool) {
 	if why, ok := r.Skip[s.Name]; ok {
 		return "skip list: " + why, true
-	}
-	if why, ok := deploy.Unsupported(s); ok {
-		return why, true
 	}
 	if r.External == string(external.ModeCluster) {
 		if ok, why := external.Supports(s); !ok {

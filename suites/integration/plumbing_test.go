@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -280,7 +281,7 @@ func catalogSpecs() {
 					for _, cr := range s.ClientRefs() {
 						// As the cluster tier does (engine.Kube.Namespace): an ambient
 						// client's namespace is enrolled, not labelled for injection.
-						Expect(deploy.EnsureNamespace(ctx, it.c, cr.Namespace, it.runID, !cr.Ambient())).To(Succeed())
+						Expect(deploy.EnsureNamespace(ctx, it.c, cr.Namespace, it.runID, s.InjectedNamespace(cr.Namespace))).To(Succeed())
 						if cr.Ambient() {
 							Expect(ambient.Enrol(ctx, it.c, cr.Namespace, it.runID)).To(Succeed())
 							var got corev1.Namespace
@@ -289,10 +290,27 @@ func catalogSpecs() {
 							Expect(got.Labels).NotTo(HaveKey(deploy.InjectionLabel))
 						}
 						By("deploying client " + cr.Workload + " in " + cr.Namespace + " without requiring istio-proxy: " + noInjection)
-						pod, err := deploy.DeployClient(ctx, it.c, workloadFile(cr.Workload), cr.Namespace, it.runID, deploy.WithoutSidecar(noInjection))
+						pod, err := deploy.EnsureScenarioClient(ctx, it.c, s, cr, filepath.Dir(workloadFile(cr.Workload)), it.runID, deploy.WithoutSidecar(noInjection))
 						Expect(err).NotTo(HaveOccurred())
 						Expect(pod.IP).NotTo(BeEmpty())
-						Expect(pod.Sidecar).To(HavePrefix("not checked: "))
+						var nsObj corev1.Namespace
+						Expect(it.c.Client.Get(ctx, client.ObjectKey{Name: cr.Namespace}, &nsObj)).To(Succeed())
+						if s.InjectedNamespace(cr.Namespace) {
+							Expect(nsObj.Labels).To(HaveKeyWithValue(deploy.InjectionLabel, "enabled"))
+						} else {
+							Expect(nsObj.Labels).NotTo(HaveKey(deploy.InjectionLabel), "a namespace of uninjected clients alone")
+						}
+						if cr.Injected {
+							Expect(pod.Sidecar).To(HavePrefix("not checked: "))
+						} else {
+							// What keeps Istio's webhook away on a real cluster: the
+							// pod the API server created carries the opt-out label.
+							Expect(pod.NoSidecar).To(BeTrue())
+							var p corev1.Pod
+							Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: cr.Namespace, Name: pod.Name}, &p)).To(Succeed())
+							Expect(p.Labels).To(HaveKeyWithValue(scenario.InjectAnnotation, "false"))
+							Expect(p.Annotations).To(HaveKeyWithValue(scenario.InjectAnnotation, "false"))
+						}
 						fmt.Fprintf(GinkgoWriter, "client pod %s/%s Ready at %s (container %s)\n", cr.Namespace, pod.Name, pod.IP, pod.Container)
 					}
 				})
@@ -301,8 +319,28 @@ func catalogSpecs() {
 					if len(st.Apply) > 0 {
 						files = strings.Join(st.ApplyFiles(), ", ")
 					}
+					if len(st.Delete) > 0 {
+						files = "deletes " + strings.Join(st.Delete, ", ") + ", " + files
+					}
 					It(fmt.Sprintf("step %d %s applies %s", i+1, st.Name, files), func(ctx SpecContext) {
 						Expect(deploy.ApplyBundle(ctx, it.c, s, i, it.runID)).To(Succeed())
+						applied := deploy.NewObjects(s, i)
+						for _, o := range deploy.DeletedObjects(s, i) {
+							if slices.ContainsFunc(applied, func(a scenario.Object) bool {
+								return a.Kind == o.Kind && a.Namespace == o.Namespace && a.Name == o.Name
+							}) {
+								continue // deleted, then applied again by the same step
+							}
+							u := &unstructured.Unstructured{}
+							u.SetAPIVersion(o.APIVersion)
+							u.SetKind(o.Kind)
+							on := o.Namespace
+							if on == "" {
+								on = ns
+							}
+							err := it.c.Client.Get(ctx, client.ObjectKey{Namespace: on, Name: o.Name}, u)
+							Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s:%d %s %s/%s should be deleted, got %v", o.File, o.Line, o.Kind, on, o.Name, err)
+						}
 						for _, cr := range s.ClientRefs() {
 							sc := &unstructured.Unstructured{}
 							sc.SetAPIVersion("networking.istio.io/v1")

@@ -198,6 +198,9 @@ func (env *strategyEnv) executor() upgrade.Executor {
 			continue
 		}
 		for _, c := range as.ClientRefs() {
+			if !c.Injected && !c.Ambient() {
+				continue // a client without a sidecar has no proxy to check or upgrade
+			}
 			pod := env.clients[c]
 			clients = append(clients, upgrade.ProxyTarget{Role: upgrade.RoleClient, Namespace: c.Namespace, Deployment: pod.Deployment})
 			names = append(names, c.Namespace+"/"+pod.Deployment)
