@@ -18,20 +18,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 
 	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/engine"
-	"github.com/egress-conformance/egress-conformance/pkg/evidence"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
-	"github.com/egress-conformance/egress-conformance/pkg/probe"
 	"github.com/egress-conformance/egress-conformance/pkg/report"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
@@ -44,21 +37,13 @@ import (
 // suite is the state the specs share. The suite runs in one process (see the
 // package comment), so plain variables are enough.
 var suite struct {
-	cfg       config
-	prepared  engine.Prepared
-	provider  *cluster.Provider
-	envCfg    *envconf.Config
+	cfg      config
+	prepared engine.Prepared
+	// env is the cluster and its clients (engine.Env: the stages both suites share).
+	env       engine.Env
 	mesh      *mesh.Mesh
-	restCfg   *rest.Config
-	kube      kubernetes.Interface
-	cluster   *deploy.Cluster
-	exec      probe.Executor
-	logs      evidence.LogSource
 	recorder  *report.Recorder
 	reportDir string
-	// outcome says whether anything failed, bring-up included: it decides
-	// KEEP_CLUSTER_ON_FAILURE.
-	outcome engine.Outcome
 }
 
 func TestEgress(t *testing.T) {
@@ -98,7 +83,7 @@ func TestEgress(t *testing.T) {
 
 	// One process (see the package comment): bring-up connects the clients itself.
 	BeforeSuite(func(ctx SpecContext) {
-		suite.outcome.Guard("bring-up", func() {
+		suite.env.Outcome.Guard("bring-up", func() {
 			Expect(bringUpStages().BringUp(ctx, pl.BringUp, func(l string) { By(l) })).To(Succeed())
 		})
 	}, NodeTimeout(nodes().BringUp))
@@ -120,31 +105,29 @@ func TestEgress(t *testing.T) {
 	RunSpecs(t, "egress cluster tier")
 }
 
-// bringUpStages are how this suite runs the plan's bring-up stages.
+// envInputs are what the stages this suite shares with the upgrade gate need.
+func envInputs() engine.EnvInputs {
+	cfg := suite.cfg
+	p := suite.prepared.ClusterPlan
+	var run []*scenario.Scenario
+	for _, sp := range suite.prepared.Plan.Scenarios {
+		if sp.Skip == "" {
+			run = append(run, sp.Scenario)
+		}
+	}
+	return engine.EnvInputs{Cluster: withTimeouts(cfg.Cluster), Plan: &p, Timeouts: timeouts(),
+		Preload: suite.prepared.Plan.Cluster.Preload, Scenarios: run, Modules: deploy.Modules{Go: cfg.Go, Root: cfg.Root},
+		RunID: cfg.RunID, External: externalOptions(), Failed: func() bool { return CurrentSpecReport().Failed() }}
+}
+
+// bringUpStages are how this suite runs the plan's bring-up stages: the shared
+// ones (engine.Env), and Istio, installed or found.
 func bringUpStages() engine.Stages {
 	cfg := suite.cfg
 	p := suite.prepared.ClusterPlan
+	suite.env.Standin, suite.env.Out = suite.prepared.Standin, GinkgoWriter
 	var istioctl mesh.Istioctl
-	return engine.Stages{
-		plan.StageDocker: cluster.CheckDocker,
-		plan.StageCluster: func(ctx context.Context) error {
-			var err error
-			if suite.provider, err = cluster.NewProvider(withTimeouts(cfg.Cluster)); err != nil {
-				return err
-			}
-			kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
-			if err != nil {
-				return err
-			}
-			suite.envCfg = envconf.New()
-			if _, err = envfuncs.CreateClusterWithConfig(suite.provider, suite.provider.Name(), kindConfig)(ctx, suite.envCfg); err != nil {
-				return fmt.Errorf("creating the cluster: %w", err)
-			}
-			return connect(suite.envCfg.KubeconfigFile(), p)
-		},
-		plan.StagePreload: func(ctx context.Context) error {
-			return engine.PreloadImages(ctx, suite.provider.LoadImage, suite.prepared.Plan.Cluster.Preload)
-		},
+	return suite.env.BringUpStages(envInputs()).With(engine.Stages{
 		plan.StageIstioctl: func(ctx context.Context) (err error) {
 			istioctl, err = mesh.Acquire(ctx, cfg.mesh, mesh.Downloader{}, GinkgoWriter)
 			return err
@@ -154,7 +137,7 @@ func bringUpStages() engine.Stages {
 			if err != nil {
 				return err
 			}
-			opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: suite.envCfg.KubeconfigFile()}
+			opts := mesh.InstallOptions{Overlay: overlay, Hub: cfg.mesh.Hub, Kubeconfig: suite.env.EnvCfg.KubeconfigFile()}
 			if a := suite.prepared.Plan.Istio.AmbientOverlay; a != "" {
 				opts.ExtraOverlays = []string{a}
 			}
@@ -162,7 +145,7 @@ func bringUpStages() engine.Stages {
 				opts.Context = p.Context
 			}
 			suite.mesh = &mesh.Mesh{Istioctl: istioctl, Options: opts, Timeouts: timeouts().Mesh, Out: GinkgoWriter}
-			found, err := mesh.Discover(ctx, suite.kube)
+			found, err := mesh.Discover(ctx, suite.env.Kube)
 			if err != nil {
 				return err
 			}
@@ -172,98 +155,41 @@ func bringUpStages() engine.Stages {
 				if err := suite.mesh.Install(ctx); err != nil {
 					return err
 				}
-				return suite.mesh.WaitReady(ctx, suite.kube)
+				return suite.mesh.WaitReady(ctx, suite.env.Kube)
 			}
 			// An existing cluster's own mesh is what the team wants tested: use it as
 			// it is (its revision's injection label, its istiod, if any is here),
 			// never reinstall or uninstall it.
-			if suite.cluster.Injection, err = found.InjectionLabels(); err != nil {
+			if suite.env.Cluster.Injection, err = found.InjectionLabels(); err != nil {
 				return err
 			}
-			return mesh.WaitDeployments(ctx, suite.kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)
+			return mesh.WaitDeployments(ctx, suite.env.Kube, found.ControlPlaneTargets(), suite.mesh.Timeouts, GinkgoWriter)
 		},
 		plan.StageAmbient: func(ctx context.Context) error {
 			t := timeouts().Mesh
-			return ambient.WaitDaemonSets(ctx, suite.kube, ambient.DaemonSets(), t.Ready, time.Second, GinkgoWriter)
+			return ambient.WaitDaemonSets(ctx, suite.env.Kube, ambient.DaemonSets(), t.Ready, time.Second, GinkgoWriter)
 		},
-		plan.StageGatewayAPICRDs: func(ctx context.Context) error {
-			var run []*scenario.Scenario
-			for _, sp := range suite.prepared.Plan.Scenarios {
-				if sp.Skip == "" {
-					run = append(run, sp.Scenario)
-				}
-			}
-			src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(run))
-			if err != nil {
-				return err
-			}
-			_, err = deploy.InstallCRDs(ctx, suite.cluster, src, cfg.RunID)
-			return err
-		},
-		plan.StageExternal: func(ctx context.Context) error {
-			return suite.prepared.Standin.Install(ctx, suite.kube, externalOptions())
-		},
-	}
+	})
 }
 
-// connect builds the clients every spec uses.
-func connect(kubeconfig string, p cluster.Plan) error {
-	var err error
-	if suite.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
-		return err
-	}
-	if suite.kube, err = kubernetes.NewForConfig(suite.restCfg); err != nil {
-		return err
-	}
-	if suite.cluster, err = engine.NewCluster(suite.restCfg, p, timeouts()); err != nil {
-		return err
-	}
-	if suite.exec, err = probe.NewKubeExecutor(suite.restCfg); err != nil {
-		return err
-	}
-	suite.logs = evidence.NewKubeLogSource(suite.kube)
-	return nil
-}
-
-// tearDownStages remove what the run created, the mesh when the harness owns
-// it and the cluster stays, and the cluster as its plan says. Every stage runs
-// whatever the others did: a failed clean-up never leaks the cluster.
+// tearDownStages remove what the run created (engine.Env's shared stages) and the
+// mesh when the harness owns it and the cluster stays.
 func tearDownStages() engine.Stages {
-	return engine.Stages{
-		plan.StageCleanup: func(ctx context.Context) error {
-			if suite.cluster == nil {
-				return nil
-			}
-			res, err := deploy.Cleanup(ctx, suite.cluster, suite.cfg.RunID)
-			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-			return err
-		},
-		plan.StageRemoveExternal: func(ctx context.Context) error {
-			if suite.kube == nil {
-				return nil
-			}
-			return suite.prepared.Standin.Uninstall(ctx, suite.kube, externalOptions())
-		},
+	suite.env.Standin, suite.env.Out = suite.prepared.Standin, GinkgoWriter
+	return suite.env.TearDownStages(envInputs()).With(engine.Stages{
 		plan.StageUninstallIstio: func(ctx context.Context) error {
 			if suite.mesh == nil || !suite.mesh.Owned {
 				return nil
 			}
 			return suite.mesh.Uninstall(ctx)
 		},
-		plan.StageDeleteCluster: func(ctx context.Context) error {
-			if suite.provider == nil || suite.envCfg == nil {
-				return nil
-			}
-			suite.provider.SetFailed(suite.outcome.Failed() || CurrentSpecReport().Failed())
-			_, err := envfuncs.DestroyCluster(suite.provider.Name())(contextWithCluster(ctx), suite.envCfg)
-			return err
-		},
-	}
+	})
 }
 
 // ops is how this run executes a scenario's plan (engine.Kube).
 func ops() engine.Kube {
-	return engine.Kube{Cluster: suite.cluster, Kube: suite.kube, Exec: suite.exec, Logs: suite.logs, RunID: suite.cfg.RunID,
+	e := &suite.env
+	return engine.Kube{Cluster: e.Cluster, Kube: e.Kube, Exec: e.Exec, Logs: e.Logs, RunID: suite.cfg.RunID,
 		Root: suite.cfg.Root, Timeouts: suite.cfg.Timeouts, Standin: suite.prepared.Standin,
 		OnAttempt: func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
 		DiagDir:   suite.reportDir, Logf: func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }}
@@ -308,7 +234,7 @@ func describeScenario(sp *plan.ScenarioPlan) {
 			}
 			DeferCleanup(func(ctx SpecContext) {
 				By("deleting scenario " + s.Name + "'s objects before the next scenario")
-				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.cluster, s, suite.cfg.RunID)).To(Succeed())
+				Expect(deploy.CleanupScenario(deploy.CleanupContext(ctx), suite.env.Cluster, s, suite.cfg.RunID)).To(Succeed())
 			}, NodeTimeout(nodes().ScenarioCleanup))
 			Expect(r.SetUp(ctx, ops())).To(Succeed())
 			setUpDone = true
@@ -322,7 +248,7 @@ func describeScenario(sp *plan.ScenarioPlan) {
 				r.Ledger.Record(st.Name(), out.Passed)
 				record(sc, st.Step, out)
 				if !out.Passed {
-					suite.outcome.Fail("step " + s.Name + "/" + st.Name())
+					suite.env.Outcome.Fail("step " + s.Name + "/" + st.Name())
 				}
 				Expect(out).To(runner.HaveConverged())
 			}, SpecTimeout(nodes().Step))

@@ -151,7 +151,7 @@ func describeStrategy(sp upgrade.StrategyPlan) {
 	Describe("upgrade "+string(sp.Strategy), Ordered, ContinueOnFailure, Label(upgrade.Label, string(sp.Strategy)), func() {
 		BeforeAll(func(ctx SpecContext) {
 			DeferCleanup(func(ctx SpecContext) { env.tearDown(ctx) }, NodeTimeout(nodes().TearDown))
-			env.outcome.Guard("bring-up", func() { env.bringUp(ctx) })
+			env.Outcome.Guard("bring-up", func() { env.bringUp(ctx) })
 		}, NodeTimeout(nodes().UpgradeBringUp(clientCount())))
 
 		for i, st := range sp.Stages {

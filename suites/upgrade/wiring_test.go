@@ -9,12 +9,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
-	"sigs.k8s.io/e2e-framework/support"
 
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
@@ -37,15 +31,10 @@ type strategyEnv struct {
 	plan   upgrade.StrategyPlan
 	record *upgrade.StrategyRecord
 
-	provider *cluster.Provider
-	envCfg   *envconf.Config
-	restCfg  *rest.Config
-	kube     kubernetes.Interface
-	cluster  *deploy.Cluster
-	exec     probe.Executor
-	logs     evidence.LogSource
-	istio    upgrade.MeshIstio
-	standin  *external.Standin
+	// Env is the strategy's cluster and its clients (engine.Env: the stages both
+	// suites share).
+	engine.Env
+	istio upgrade.MeshIstio
 	// adapted holds each scenario as applied (hermetic mode adapts TLS
 	// origination to the stand-in); clients the client Deployments by client.
 	adapted map[string]*scenario.Scenario
@@ -54,8 +43,6 @@ type strategyEnv struct {
 	runs map[string]*engine.ScenarioRun
 	// blocked says why the remaining specs cannot run (an upgrade action failed).
 	blocked string
-	// outcome says whether anything failed, bring-up included (KEEP_CLUSTER_ON_FAILURE).
-	outcome engine.Outcome
 }
 
 // setup are the strategy's bring-up and tear-down stages (upgrade.Plan.Setup):
@@ -73,12 +60,34 @@ func (env *strategyEnv) bringUp(ctx context.Context) {
 	env.record.SetUp = true
 }
 
-// upStages run the bring-up stages on this strategy's cluster.
+// envInputs are what the stages this suite shares with the egress suite need.
+func (env *strategyEnv) envInputs() engine.EnvInputs {
+	cfg := suite.cfg
+	return engine.EnvInputs{
+		Cluster: withTimeouts(withName(cfg.Cluster, env.plan.Cluster)),
+		Require: func(p cluster.Plan) error {
+			if p.Mode != cluster.ModeCreate {
+				return fmt.Errorf("cluster %s: mode %s; preflight lets only fresh kind clusters through", env.plan.Cluster, p.Mode)
+			}
+			return nil
+		},
+		Timeouts: timeouts(),
+		Preload: engine.RunImages([]mesh.Config{{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}},
+			cfg.External == "cluster"),
+		Scenarios: suite.scenarios, Modules: deploy.Modules{Go: cfg.Go, Root: cfg.Root}, RunID: cfg.RunID,
+		External: env.externalOptions(),
+		Failed:   func() bool { return env.blocked != "" || CurrentSpecReport().Failed() },
+	}
+}
+
+// upStages run the bring-up stages on this strategy's cluster: the shared ones
+// (engine.Env), both istioctl versions, FROM's install, the clients and the
+// baseline check.
 func (env *strategyEnv) upStages() engine.Stages {
 	cfg := suite.cfg
+	env.Standin, env.Out = suite.standin, GinkgoWriter
 	ctls := map[string]mesh.Istioctl{}
-	return engine.Stages{
-		plan.StageDocker: cluster.CheckDocker,
+	return env.BringUpStages(env.envInputs()).With(engine.Stages{
 		plan.StageIstioctl: func(ctx context.Context) error {
 			for _, v := range []struct{ version, local string }{{cfg.upgrade.From, cfg.upgrade.IstioctlFrom}, {cfg.upgrade.To, cfg.upgrade.IstioctlTo}} {
 				ctl, err := mesh.Acquire(ctx, mesh.Config{Version: v.version, Istioctl: v.local, CacheRoot: cfg.cacheRoot}, mesh.Downloader{}, GinkgoWriter)
@@ -89,55 +98,17 @@ func (env *strategyEnv) upStages() engine.Stages {
 			}
 			return nil
 		},
-		plan.StageCluster: func(ctx context.Context) error {
-			var err error
-			if env.provider, err = cluster.NewProvider(withTimeouts(withName(cfg.Cluster, env.plan.Cluster))); err != nil {
-				return err
-			}
-			p, err := env.provider.Plan()
-			if err != nil {
-				return err
-			}
-			if p.Mode != cluster.ModeCreate {
-				return fmt.Errorf("cluster %s: mode %s; preflight lets only fresh kind clusters through", env.plan.Cluster, p.Mode)
-			}
-			kindConfig, err := cluster.ResolveKindConfig(p.KindConfig)
-			if err != nil {
-				return err
-			}
-			env.envCfg = envconf.New()
-			if _, err = envfuncs.CreateClusterWithConfig(env.provider, env.provider.Name(), kindConfig)(ctx, env.envCfg); err != nil {
-				return fmt.Errorf("creating the cluster: %w", err)
-			}
-			return env.connect(env.envCfg.KubeconfigFile())
-		},
-		plan.StagePreload: func(ctx context.Context) error {
-			return engine.PreloadImages(ctx, env.provider.LoadImage, engine.RunImages([]mesh.Config{
-				{Version: cfg.upgrade.From, Hub: cfg.hub}, {Version: cfg.upgrade.To, Hub: cfg.hub}}, cfg.External == "cluster"))
-		},
 		plan.StageIstio: func(ctx context.Context) error {
 			overlay, err := mesh.DefaultOverlay()
 			if err != nil {
 				return err
 			}
-			env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.envCfg.KubeconfigFile()},
-				Timeouts: timeouts().Mesh, Kube: env.kube, Out: GinkgoWriter}
+			env.istio = upgrade.MeshIstio{Istioctl: ctls, Options: mesh.InstallOptions{Overlay: overlay, Hub: cfg.hub, Kubeconfig: env.EnvCfg.KubeconfigFile()},
+				Timeouts: timeouts().Mesh, Kube: env.Kube, Out: GinkgoWriter}
 			if err := env.istio.Install(ctx, cfg.upgrade.From, ""); err != nil {
 				return err
 			}
 			return env.istio.WaitReady(ctx, upgrade.DefaultRevision)
-		},
-		plan.StageGatewayAPICRDs: func(ctx context.Context) error {
-			src, err := deploy.Modules{Go: cfg.Go, Root: cfg.Root}.GatewayAPICRDs(ctx, deploy.ChannelFor(suite.scenarios))
-			if err != nil {
-				return err
-			}
-			_, err = deploy.InstallCRDs(ctx, env.cluster, src, cfg.RunID)
-			return err
-		},
-		plan.StageExternal: func(ctx context.Context) error {
-			env.standin = suite.standin
-			return env.standin.Install(ctx, env.kube, env.externalOptions())
 		},
 		plan.StageClients: func(ctx context.Context) error {
 			env.adapted = map[string]*scenario.Scenario{}
@@ -167,26 +138,7 @@ func (env *strategyEnv) upStages() engine.Stages {
 			}
 			return nil
 		},
-	}
-}
-
-// connect builds the clients every spec uses.
-func (env *strategyEnv) connect(kubeconfig string) error {
-	var err error
-	if env.restCfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
-		return err
-	}
-	if env.kube, err = kubernetes.NewForConfig(env.restCfg); err != nil {
-		return err
-	}
-	if env.cluster, err = engine.NewCluster(env.restCfg, cluster.Plan{Mode: cluster.ModeCreate}, timeouts()); err != nil {
-		return err
-	}
-	if env.exec, err = probe.NewKubeExecutor(env.restCfg); err != nil {
-		return err
-	}
-	env.logs = evidence.NewKubeLogSource(env.kube)
-	return nil
+	})
 }
 
 // tearDown runs the plan's tear-down stages: what the run created, then the
@@ -203,34 +155,11 @@ func (env *strategyEnv) tearDown(ctx context.Context) {
 	}
 }
 
-// downStages run the tear-down stages; each does nothing when what it removes
-// never came up.
+// downStages run the tear-down stages (all shared: engine.Env); each does
+// nothing when what it removes never came up.
 func (env *strategyEnv) downStages() engine.Stages {
-	return engine.Stages{
-		plan.StageCleanup: func(ctx context.Context) error {
-			if env.cluster == nil {
-				return nil
-			}
-			res, err := deploy.Cleanup(ctx, env.cluster, suite.cfg.RunID)
-			fmt.Fprintf(GinkgoWriter, "clean-up: deleted %d objects, left %v\n", len(res.Deleted), res.Left)
-			return err
-		},
-		plan.StageRemoveExternal: func(ctx context.Context) error {
-			if env.standin == nil || env.kube == nil {
-				return nil
-			}
-			return env.standin.Uninstall(ctx, env.kube, env.externalOptions())
-		},
-		plan.StageDeleteCluster: func(ctx context.Context) error {
-			if env.provider == nil || env.envCfg == nil {
-				return nil
-			}
-			env.provider.SetFailed(env.outcome.Failed() || env.blocked != "" || CurrentSpecReport().Failed())
-			ctx = context.WithValue(ctx, support.ClusterNameContextKey(env.provider.Name()), support.E2EClusterProvider(env.provider))
-			_, err := envfuncs.DestroyCluster(env.provider.Name())(ctx, env.envCfg)
-			return err
-		},
-	}
+	env.Standin, env.Out = suite.standin, GinkgoWriter
+	return env.TearDownStages(env.envInputs())
 }
 
 // commandInputs name the commands the plan prints for every strategy.
@@ -255,7 +184,7 @@ func setupInputs() upgrade.SetupInputs {
 
 // kubeOps is the Kubernetes side of the upgrade on this cluster.
 func (env *strategyEnv) kubeOps() upgrade.Kube {
-	return upgrade.Kube{Client: env.kube, Exec: env.exec, RunID: suite.cfg.RunID, Timeouts: timeouts().Upgrade,
+	return upgrade.Kube{Client: env.Kube, Exec: env.Exec, RunID: suite.cfg.RunID, Timeouts: timeouts().Upgrade,
 		Logf: func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }}
 }
 
@@ -319,7 +248,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, sp *
 		bundleTimeout := suite.cfg.Timeouts.Converge
 		DeferCleanup(func(ctx SpecContext) {
 			By("removing " + s.Name + "'s bundle before the next scenario")
-			Expect(deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
+			Expect(deploy.DeleteBundle(ctx, env.Cluster, s, suite.cfg.RunID, bundleTimeout)).To(Succeed())
 		}, NodeTimeout(nodes().BundleRemoval))
 	}
 	t := suite.cfg.Timeouts
@@ -330,7 +259,7 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, sp *
 	reason := ""
 	if !out.Passed {
 		reason = out.Reason
-		env.outcome.Fail("step " + s.Name + "/" + st.Name())
+		env.Outcome.Fail("step " + s.Name + "/" + st.Name())
 	}
 	record(run.StepFromVerdict(st.Name(), out.Last, out.Passed, reason, out.EvidenceLines()))
 	Expect(out).To(runner.HaveConverged())
@@ -341,8 +270,8 @@ func (env *strategyEnv) proveStep(ctx context.Context, phase upgrade.Phase, sp *
 // diagnostics go under reports/<run-id>/<strategy>-<phase>/.
 func (env *strategyEnv) ops(phase string) engine.Kube {
 	logf := func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }
-	return engine.Kube{Cluster: env.cluster, Kube: env.kube, Exec: env.exec, Logs: env.logs, RunID: suite.cfg.RunID,
-		Root: suite.cfg.Root, Timeouts: suite.cfg.Timeouts, Standin: env.standin,
+	return engine.Kube{Cluster: env.Cluster, Kube: env.Kube, Exec: env.Exec, Logs: env.Logs, RunID: suite.cfg.RunID,
+		Root: suite.cfg.Root, Timeouts: suite.cfg.Timeouts, Standin: env.Standin,
 		OnAttempt:     func(a runner.Attempt) { fmt.Fprintf(GinkgoWriter, "  %s\n", a.Summary()) },
 		ResolveClient: env.kubeOps().ResolveClient,
 		DiagDir:       filepath.Join(suite.reportDir, string(env.plan.Strategy)+"-"+phase),
@@ -384,7 +313,7 @@ func (env *strategyEnv) runWindow(ctx context.Context, w upgrade.Window, phase s
 		env.collectMeshDiagnostics(ctx, w.Name)
 	}
 	if pc := suite.plan.Probe; pc.Enabled() && env.adapted[pc.Scenario.Name] != nil {
-		cleanup = deploy.DeleteBundle(context.WithoutCancel(ctx), env.cluster, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
+		cleanup = deploy.DeleteBundle(context.WithoutCancel(ctx), env.Cluster, env.adapted[pc.Scenario.Name], suite.cfg.RunID,
 			suite.cfg.Timeouts.Converge)
 	}
 	Expect(errors.Join(res.Err, proberErr, disrupted, cleanup)).NotTo(HaveOccurred())
@@ -397,11 +326,11 @@ func (env *strategyEnv) startProber(ctx context.Context, w upgrade.Window, pc up
 	s := env.adapted[pc.Scenario.Name]
 	step := s.Steps[pc.Step]
 	By(fmt.Sprintf("putting %s in place for the background prober", pc))
-	if err := deploy.DeleteBundle(ctx, env.cluster, s, suite.cfg.RunID, suite.cfg.Timeouts.Converge); err != nil {
+	if err := deploy.DeleteBundle(ctx, env.Cluster, s, suite.cfg.RunID, suite.cfg.Timeouts.Converge); err != nil {
 		return nil, err
 	}
 	for j := 0; j <= pc.Step; j++ {
-		if err := deploy.ApplyBundle(ctx, env.cluster, s, j, suite.cfg.RunID); err != nil {
+		if err := deploy.ApplyBundle(ctx, env.Cluster, s, j, suite.cfg.RunID); err != nil {
 			return nil, err
 		}
 	}
@@ -439,7 +368,7 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 	gateways := plan.Gateways(s, step)
 	var proxies []evidence.Proxy
 	for _, g := range gateways {
-		got, err := evidence.GatewayProxies(ctx, env.kube, g.Namespace, g.Selector)
+		got, err := evidence.GatewayProxies(ctx, env.Kube, g.Namespace, g.Selector)
 		if err != nil {
 			return upgrade.ProbeTarget{}, err
 		}
@@ -447,8 +376,8 @@ func (env *strategyEnv) probeTarget(ctx context.Context, s *scenario.Scenario, i
 	}
 	t := suite.cfg.Timeouts
 	return upgrade.ProbeTarget{
-		Prober:       runner.NewProber(env.exec, client.Namespace, client.Name, client.Container, t),
-		Collector:    runner.NewCollector(env.logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
+		Prober:       runner.NewProber(env.Exec, client.Namespace, client.Name, client.Container, t),
+		Collector:    runner.NewCollector(env.Logs, evidence.Proxy{Namespace: client.Namespace, Pod: client.Name, Container: evidence.ProxyContainer, IP: client.IP}, proxies, t),
 		ClientIP:     client.IP,
 		Client:       client.Namespace + "/" + client.Name,
 		GatewayHosts: plan.Hosts(gateways),
