@@ -424,19 +424,7 @@ func walkAmbient(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scenario
 		label.IoK8sNetworkingGatewayGatewayName.Name: wp.Name,
 		label.GatewayManaged.Name:                    constants.ManagedGatewayMeshControllerLabel,
 	}
-	proxy := fake.SetupProxy(&model.Proxy{
-		Type:            model.Waypoint,
-		ID:              wp.Name + "-0." + wp.Namespace,
-		ConfigNamespace: wp.Namespace,
-		Labels:          labels,
-		IPAddresses:     []string{wp.PodIP},
-		Metadata: &model.NodeMetadata{
-			Namespace:    wp.Namespace,
-			Labels:       labels,
-			IstioVersion: opts.IstioVersion,
-		},
-	})
-	full, err := simulationFor(fake, proxy)
+	proxy, full, err := proxySimulation(fake, model.Waypoint, wp.Name, wp.Namespace, wp.PodIP, labels, opts)
 	if err != nil {
 		return Path{}, err
 	}

@@ -350,19 +350,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 		}
 	}
 	clientLabels := map[string]string{"app": from.Workload, "security.istio.io/tlsMode": "istio"}
-	client := fake.SetupProxy(&model.Proxy{
-		Type:            model.SidecarProxy,
-		ID:              from.Workload + "-0." + from.Namespace,
-		ConfigNamespace: from.Namespace,
-		Labels:          clientLabels,
-		IPAddresses:     []string{from.PodIP},
-		Metadata: &model.NodeMetadata{
-			Namespace:    from.Namespace,
-			Labels:       clientLabels,
-			IstioVersion: opts.IstioVersion,
-		},
-	})
-	sidecarSim, err := simulationFor(fake, client)
+	client, sidecarSim, err := proxySimulation(fake, model.SidecarProxy, from.Workload, from.Namespace, from.PodIP, clientLabels, opts)
 	if err != nil {
 		return Path{}, err
 	}
@@ -433,19 +421,7 @@ func walk(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, w world.World, ga
 	for k, v := range target.Labels {
 		gwLabels[k] = v
 	}
-	gw := fake.SetupProxy(&model.Proxy{
-		Type:            model.Router,
-		ID:              target.Name + "-0." + target.Namespace,
-		ConfigNamespace: target.Namespace,
-		Labels:          gwLabels,
-		IPAddresses:     []string{target.PodIP},
-		Metadata: &model.NodeMetadata{
-			Namespace:    target.Namespace,
-			Labels:       gwLabels,
-			IstioVersion: opts.IstioVersion,
-		},
-	})
-	gwSim, err := simulationFor(fake, gw)
+	gw, gwSim, err := proxySimulation(fake, model.Router, target.Name, target.Namespace, target.PodIP, gwLabels, opts)
 	if err != nil {
 		return Path{}, err
 	}
@@ -573,6 +549,26 @@ func blocked(p Path, status int, why string) Path {
 		p.Status = &status
 	}
 	return p
+}
+
+// proxySimulation is the simulation of one proxy of the simulated world: a
+// client sidecar, a gateway or a waypoint (pod name-0 of workload name, with the
+// labels its pod carries), as istiod generates its configuration.
+func proxySimulation(fake *xds.FakeDiscoveryServer, typ model.NodeType, name, namespace, podIP string, labels map[string]string, opts ProxyOptions) (*model.Proxy, *simulation.Simulation, error) {
+	p := fake.SetupProxy(&model.Proxy{
+		Type:            typ,
+		ID:              name + "-0." + namespace,
+		ConfigNamespace: namespace,
+		Labels:          labels,
+		IPAddresses:     []string{podIP},
+		Metadata: &model.NodeMetadata{
+			Namespace:    namespace,
+			Labels:       labels,
+			IstioVersion: opts.IstioVersion,
+		},
+	})
+	sim, err := simulationFor(fake, p)
+	return p, sim, err
 }
 
 func simulationFor(fake *xds.FakeDiscoveryServer, p *model.Proxy) (*simulation.Simulation, error) {
