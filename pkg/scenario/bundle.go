@@ -26,6 +26,11 @@ type Object struct {
 	// YAML is the document exactly as written in File, leading comments included
 	// (Offset places its lines in File).
 	YAML []byte
+	// Template is the document as written when it references a variable
+	// (Scenario.Variables): YAML and Typed then hold it with the offline
+	// tier's stand-in values, and Object.WithValues substitutes the run's.
+	// nil for a document without references.
+	Template []byte
 }
 
 // Bundle is the set of objects applied so far, in apply order.

@@ -67,8 +67,25 @@ func decodeBundleFile(display, rel string, data []byte, p *problems) []Object {
 // decodeBundleLines is decodeBundleFile that also returns the line of each
 // object's metadata.name, where a duplicate object is reported.
 func decodeBundleLines(display, rel string, data []byte, p *problems) (objs []Object, nameLines []int) {
+	return decodeBundleVars(display, rel, data, nil, nil, p)
+}
+
+// decodeBundleVars is decodeBundleLines that first substitutes values into
+// every document that references one (vars.go), keeping the document as
+// written in Object.Template; used collects the names substituted. A value
+// never holds a line break, so every line keeps its number.
+func decodeBundleVars(display, rel string, data []byte, values map[string]string, used map[string]bool, p *problems) (objs []Object, nameLines []int) {
 	for _, doc := range splitDocuments(data) {
+		var template []byte
+		mine := map[string]bool{}
+		if text := substitute(doc.text, values, mine); len(mine) > 0 {
+			template, doc.text = doc.text, text
+			for k := range mine {
+				used[k] = true
+			}
+		}
 		if obj, nameLine, ok := decodeDocument(display, rel, doc, p); ok {
+			obj.Template = template
 			objs = append(objs, obj)
 			nameLines = append(nameLines, nameLine)
 		}

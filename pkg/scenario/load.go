@@ -71,8 +71,12 @@ func load(dir, file string, data []byte, opts Options) (*Scenario, int, error) {
 		s.Steps[i].Line = d.lineOf(step)
 		s.Steps[i].lineOf = func(field string) int { return d.lineOf(joinPath(step, field)) }
 	}
+	standins := workloadsAndVariables(s, d, opts, &p)
+	used := map[string]bool{}
+	substituteRequests(s, standins, used)
 	validate(s, d, opts, &p)
-	loadBundles(s, d, &p)
+	loadBundles(s, d, standins, used, &p)
+	checkUsed(s, d, used, &p)
 	if !p.empty() {
 		return nil, 0, p.err()
 	}
@@ -117,7 +121,7 @@ type applied struct {
 // loadBundles checks every apply and delete entry, decodes the files and builds
 // the cumulative bundle of each step. A step's deletes run before its applies,
 // as a user would type them: kubectl delete -f, then kubectl apply -f.
-func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
+func loadBundles(s *Scenario, d *fieldDecoder, standins map[string]string, used map[string]bool, p *problems) {
 	at := func(path string) int { return d.lineOf(path) }
 	// os.Root refuses any path that leaves dir, symbolic links included: the
 	// lexical checks below explain the common case, this enforces every case.
@@ -192,7 +196,7 @@ func loadBundles(s *Scenario, d *fieldDecoder, p *problems) {
 			}
 			display := filepath.Join(s.Dir, filepath.FromSlash(rel))
 			before := len(p.list)
-			objs, nameLines := decodeBundleLines(display, rel, data, p)
+			objs, nameLines := decodeBundleVars(display, rel, data, standins, used, p)
 			if len(objs) == 0 && len(p.list) == before {
 				// Most likely a file emptied by mistake: applying it
 				// would silently test less than the scenario says.
@@ -246,6 +250,11 @@ func checkApplyNamespace(s *Scenario, d *fieldDecoder, i, j int, ns string, cum 
 	for _, c := range s.ClientRefs() {
 		if !slices.Contains(known, c.Namespace) {
 			known = append(known, c.Namespace)
+		}
+	}
+	for _, w := range s.WorkloadRefs() {
+		if !slices.Contains(known, w.Namespace) {
+			known = append(known, w.Namespace)
 		}
 	}
 	for _, o := range cum {

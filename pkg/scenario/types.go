@@ -81,7 +81,16 @@ type Scenario struct {
 	// that must tell workloads apart (an authorization policy at the egress gateway
 	// that denies one namespace and lets another through).
 	Clients []ExtraClient `yaml:"clients"`
-	Steps   []Step        `yaml:"steps"`
+	// Workloads are auxiliary workloads outside the mesh that the scenario
+	// deploys before its first step (istio.io's http-proxy task: a squid proxy
+	// in an uninjected namespace). They send no requests; a Variable may name
+	// the IP their pod gets.
+	Workloads []Workload `yaml:"workloads"`
+	// Variables are values known only at run time (a workload's pod IP) or
+	// stated once, substituted as $NAME or ${NAME} into the bundle files and
+	// the requests, as the shell substitutes istio.io's $PROXY_IP (vars.go).
+	Variables []Variable `yaml:"variables"`
+	Steps     []Step     `yaml:"steps"`
 
 	// Dir is the scenario directory; File is Dir/scenario.yaml. Set by the loader.
 	Dir  string `yaml:"-"`
@@ -115,6 +124,57 @@ type ExtraClient struct {
 	// side. Clients of different data planes never share a namespace: the
 	// namespace's labels decide both injection and ambient enrolment.
 	DataPlane DataPlane `yaml:"dataPlane"`
+}
+
+// Workload is an auxiliary workload: a file under fixtures/workloads/ (a
+// Deployment and what it needs, e.g. its ConfigMap) deployed without a sidecar
+// into a namespace the harness creates and deletes.
+type Workload struct {
+	// Name is how a variable refers to it (variables[].podIP) and, unless
+	// Namespace is set, the suffix of its namespace: egress-<scenario>-<name>.
+	Name string `yaml:"name"`
+	// Workload is a workload under fixtures/workloads/.
+	Workload string `yaml:"workload"`
+	// Namespace names its namespace explicitly (the task's "external"). It may
+	// be shared with clients without a sidecar, never with an injected or an
+	// ambient client: the workload stands for something outside the mesh.
+	Namespace string `yaml:"namespace"`
+}
+
+// WorkloadRef is a workload resolved to what the tiers deploy.
+type WorkloadRef struct {
+	Name      string
+	Workload  string
+	Namespace string
+	// StandinIP is the pod IP the offline tier gives it (StandinPodIP).
+	StandinIP string
+}
+
+// WorkloadRefs lists the scenario's auxiliary workloads in order.
+func (s *Scenario) WorkloadRefs() []WorkloadRef {
+	out := make([]WorkloadRef, len(s.Workloads))
+	for i, w := range s.Workloads {
+		ns := w.Namespace
+		if ns == "" {
+			ns = s.Namespace() + "-" + w.Name
+		}
+		out[i] = WorkloadRef{Name: w.Name, Workload: w.Workload, Namespace: ns, StandinIP: StandinPodIP(i)}
+	}
+	return out
+}
+
+// Variable is a value substituted into bundle files and requests. Exactly one
+// of PodIP and Value is set.
+type Variable struct {
+	// Name is written $NAME or ${NAME} where the value goes (a shell variable
+	// name: letters, digits and '_', not starting with a digit).
+	Name string `yaml:"name"`
+	// PodIP names a workload (workloads[].name): the value is its pod's IP,
+	// which the cluster tier reads once the pod is Ready and the offline tier
+	// stands in for with StandinPodIP.
+	PodIP string `yaml:"podIP,omitempty"`
+	// Value is a constant (istio.io's PROXY_PORT=3128).
+	Value string `yaml:"value,omitempty"`
 }
 
 // SidecarAnnotations are the pod annotations a client may carry: the ones users
@@ -265,6 +325,17 @@ type Step struct {
 	lineOf func(field string) int
 	// Bundle is the cumulative bundle after this step's files were applied. Set by the loader.
 	Bundle Bundle `yaml:"-"`
+	// rawRequest is Request as written when it references a variable
+	// (Request then holds the offline stand-in values); nil otherwise.
+	rawRequest *Request
+}
+
+// RequestAsWritten is the step's request before variables were substituted.
+func (st Step) RequestAsWritten() Request {
+	if st.rawRequest != nil {
+		return *st.rawRequest
+	}
+	return st.Request
 }
 
 // ApplyFile is one entry of a step's apply list: a bundle file, written as its

@@ -34,6 +34,9 @@ var IstioLibraryRelease = Pins["ISTIO_LIBRARY_RELEASE"]
 // CurlImage is the image of the curl client workloads.
 var CurlImage = Pins["CURL_IMAGE"]
 
+// SquidImage is the image of the HTTPS proxy workload (fixtures/workloads/squid.yaml).
+var SquidImage = Pins["SQUID_IMAGE"]
+
 // NginxImage is the image of the hermetic external stand-in (pkg/external).
 var NginxImage = Pins["NGINX_IMAGE"]
 
