@@ -198,6 +198,9 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		n := networkVerdict(nenv, client, true, step.Request, call.Address, call.Port, Path{}, gateways)
 		r.Network, r.NoSidecar = &n, true
 		r.Path = noSidecarPath(ref, bypass, n)
+		if step.Request.Proxy != "" {
+			r.Path = throughProxy(r.Path, step.Request, call)
+		}
 		return r
 	}
 	configs := make([]config.Config, 0, len(cfgs))
@@ -222,6 +225,9 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		n := networkVerdict(nenv, client, false, step.Request, call.Address, call.Port, path, gateways)
 		r.Network = &n
 		path = applyNetwork(path, n)
+	}
+	if step.Request.Proxy != "" {
+		path = throughProxy(path, step.Request, call)
 	}
 	r.Path = path
 	r.NotObservable = path.NotObservable
@@ -263,18 +269,16 @@ func applyNetwork(p Path, n Network) Path {
 	return p
 }
 
-// notObservable says why the offline tier cannot tell the step's route: an
-// ambient client (ztunnel and waypoints are not simulated), or a request through
-// an HTTP proxy (curl -x), which goes where the proxy, a program outside Istio,
-// and the cluster's NetworkPolicy send it.
+// notObservable says why the offline tier cannot tell the step's route; it
+// can for every request it simulates (a request through an HTTP proxy is the
+// client's connection to the proxy, httpproxy.go; an ambient client's,
+// walkAmbient), so nothing is refused here today.
 func notObservable(s *scenario.Scenario, st scenario.Step) string {
 	c := s.ClientFor(st.Request)
 	switch {
 	case c.Ambient():
 		// ztunnel carries the request; istiod's ambient index and the
 		// waypoint's configuration decide its route (walkAmbient).
-	case st.Request.Proxy != "":
-		return fmt.Sprintf("client %s sends the request through the HTTP proxy %s (curl -x): its sidecar, if any, sees a connection to the proxy, and the proxy's own forwarding is outside Istio", c.Workload, st.Request.Proxy)
 	}
 	return ""
 }

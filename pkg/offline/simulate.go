@@ -144,7 +144,13 @@ func simulate(s *scenario.Scenario, w world.World, gateways []gatewayDeployment,
 	// Cluster DNS answers a Service's host name with its cluster IP, and the
 	// sidecar matches the connection on that IP (an <IP>_<port> listener for
 	// TCP and TLS ports). A URL naming an IP, or a --resolve pin, skips DNS.
-	if _, pinned := req.Resolved(); !pinned && net.ParseIP(urlHost(req.URL)) == nil {
+	// Through a proxy curl connects to the proxy, and resolves its name only
+	// (--resolve pins the URL's host, which the proxy resolves).
+	if host := proxyHost(req); host != "" {
+		if a, ok := resolve(addresses, host, s.ClientFor(req).Namespace); ok && net.ParseIP(host) == nil {
+			call.Address = a
+		}
+	} else if _, pinned := req.Resolved(); !pinned && net.ParseIP(urlHost(req.URL)) == nil {
 		if a, ok := resolve(addresses, urlHost(req.URL), s.ClientFor(req).Namespace); ok {
 			call.Address = a
 		}
@@ -284,6 +290,14 @@ func callFor(req scenario.Request) (simulation.Call, error) {
 	if path == "" {
 		path = "/"
 	}
+	if req.Proxy != "" {
+		call, err := proxyCall(req, u)
+		if err != nil || u.Scheme == "https" {
+			// The headers curl -H sets go inside the CONNECT tunnel.
+			return call, err
+		}
+		return withHeaders(call, req), nil
+	}
 	call := simulation.Call{
 		Address:    externalAddress,
 		Port:       port,
@@ -302,6 +316,12 @@ func callFor(req scenario.Request) (simulation.Call, error) {
 	if tls == simulation.TLS {
 		call.Sni = u.Hostname()
 	}
+	return withHeaders(call, req), nil
+}
+
+// withHeaders sets the request's headers on call: Host overrides the host the
+// URL implies.
+func withHeaders(call simulation.Call, req scenario.Request) simulation.Call {
 	if h, ok := req.Header("Host"); ok {
 		call.HostHeader = h
 	}
@@ -314,7 +334,7 @@ func callFor(req scenario.Request) (simulation.Call, error) {
 			call.Headers.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 		}
 	}
-	return call, nil
+	return call
 }
 
 // urlHost is the host of a URL the loader has checked.
