@@ -197,7 +197,7 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 		// No proxy Istio configures sees the request: only the network decides.
 		n := networkVerdict(nenv, client, true, step.Request, call.Address, call.Port, Path{}, gateways)
 		r.Network, r.NoSidecar = &n, true
-		r.Path = noSidecarPath(ref, bypass, n)
+		r.Path = noSidecarPath(ref, bypass, step.Request.Proxy, n)
 		if step.Request.Proxy != "" {
 			r.Path = throughProxy(r.Path, step.Request, call)
 		}
@@ -234,15 +234,20 @@ func CheckStep(s *scenario.Scenario, i int, opts Options) StepResult {
 	return r
 }
 
-// noSidecarPath is the route of a request no sidecar sees: out on its own when
-// every connection it needs is allowed, blocked by the first one denied.
-func noSidecarPath(ref scenario.ClientRef, bypass string, n Network) Path {
+// noSidecarPath is the route of a request no sidecar sees: out on its own (or,
+// through proxy, to the proxy) when every connection it needs is allowed,
+// blocked by the first one denied.
+func noSidecarPath(ref scenario.ClientRef, bypass, proxy string, n Network) Path {
 	who := fmt.Sprintf("client %s in %s has no sidecar", ref.Workload, ref.Namespace)
 	if bypass != "" {
 		who = fmt.Sprintf("client %s in %s: its sidecar does not intercept the request (%s)", ref.Workload, ref.Namespace, bypass)
 	}
 	if d := n.Denied(); d != nil {
 		return Path{Route: scenario.RouteBlocked, Why: who + "; NetworkPolicy denies " + d.What + ": " + d.Why}
+	}
+	if proxy != "" {
+		// The connection goes to the proxy, which may well be in the cluster.
+		return Path{Route: scenario.RouteDirect, Why: who + "; no NetworkPolicy stops its connection to the HTTP proxy " + proxy + ", around any egress gateway"}
 	}
 	return Path{Route: scenario.RouteDirect, Why: who + "; no NetworkPolicy stops it, so it leaves the cluster on its own, around any egress gateway"}
 }
