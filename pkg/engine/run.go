@@ -29,6 +29,9 @@ type Ops interface {
 	Namespace(ctx context.Context, n plan.Namespace) error
 	// Client deploys the namespace's client and waits until it is Ready.
 	Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, error)
+	// Workload deploys an auxiliary workload without a sidecar (creating its
+	// namespace when no client lives there) and waits until it is Ready.
+	Workload(ctx context.Context, w plan.Workload) (deploy.ClientPod, error)
 	// CAConfigMap gives a namespace the hermetic stand-in's CA.
 	CAConfigMap(ctx context.Context, namespace string) error
 	// Act does one action of a step.
@@ -47,6 +50,11 @@ type ScenarioRun struct {
 	Clients map[scenario.ClientRef]deploy.ClientPod
 	// Ledger puts the steps that never ran into the report.
 	Ledger *Ledger
+	// run is Plan with its variables' run-time values substituted (SetUp,
+	// once the workloads are Ready): what Step applies and probes. Plan
+	// itself stays as printed.
+	run    *plan.ScenarioPlan
+	values map[string]string
 	// Progress, when set, sees every element of the plan as it starts.
 	Progress func(line string)
 }
@@ -77,6 +85,21 @@ func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
 		}
 		r.Clients[n.Client] = pod
 	}
+	ips := map[string]string{}
+	for _, w := range r.Plan.Workloads {
+		if w.CreateNamespace {
+			r.say(w.NamespaceLine())
+		}
+		r.say(w.Line())
+		pod, err := ops.Workload(ctx, w)
+		if err != nil {
+			return fmt.Errorf("workload %s in %s: %w", w.Ref.Name, w.Ref.Namespace, err)
+		}
+		ips[w.Ref.Name] = pod.IP
+	}
+	if err := r.substitute(ips); err != nil {
+		return err
+	}
 	for _, ns := range r.Plan.CANamespaces {
 		r.say("CA ConfigMap: " + ns)
 		if err := ops.CAConfigMap(ctx, ns); err != nil {
@@ -89,11 +112,18 @@ func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
 // Step does st's actions, proves it, and collects diagnostics when it fails. An
 // error is a failure before a verdict (an apply refused, no gateway pod).
 func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (runner.Outcome, error) {
+	sp, st, err := r.resolved(st)
+	if err != nil {
+		return runner.Outcome{}, err
+	}
 	for _, a := range st.Actions {
 		for _, l := range a.Lines() {
 			r.say(l)
 		}
-		if err := ops.Act(ctx, r.Plan, a); err != nil {
+		if a, err = r.withValues(a); err != nil {
+			return runner.Outcome{}, err
+		}
+		if err := ops.Act(ctx, sp, a); err != nil {
 			return runner.Outcome{}, err
 		}
 	}
@@ -102,14 +132,77 @@ func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (run
 		return runner.Outcome{}, fmt.Errorf("client %s in %s was not set up", st.Client.Workload, st.Client.Namespace)
 	}
 	r.say(st.ProbeLine(""))
-	out, err := ops.Prove(ctx, r.Plan, st, client)
+	out, err := ops.Prove(ctx, sp, st, client)
 	if err != nil {
 		return out, err
 	}
 	if !out.Passed {
-		ops.Diagnose(ctx, r.Plan, st, client)
+		ops.Diagnose(ctx, sp, st, client)
 	}
 	return out, nil
+}
+
+// substitute makes the run's copy of the plan once the workloads' pod IPs are
+// known: the scenario with every variable's run-time value
+// (scenario.Scenario.WithPodIPs). A scenario without variables runs as printed.
+func (r *ScenarioRun) substitute(ips map[string]string) error {
+	s := r.Plan.Scenario
+	if len(s.Variables) == 0 {
+		return nil
+	}
+	values, err := s.Values(ips)
+	if err != nil {
+		return err
+	}
+	run, err := s.WithPodIPs(ips)
+	if err != nil {
+		return err
+	}
+	sp := *r.Plan
+	sp.Scenario = run
+	sp.Steps = make([]*plan.StepPlan, len(r.Plan.Steps))
+	for i, st := range r.Plan.Steps {
+		c := *st
+		c.Step = run.Steps[st.Index]
+		sp.Steps[i] = &c
+	}
+	r.run, r.values = &sp, values
+	return nil
+}
+
+// resolved is st as the run does it: with its variables' values (its step, and
+// so the request the runner sends). Its Request, the probe as printed, stays
+// as written.
+func (r *ScenarioRun) resolved(st *plan.StepPlan) (*plan.ScenarioPlan, *plan.StepPlan, error) {
+	if r.run == nil {
+		if len(r.Plan.Scenario.Variables) > 0 {
+			return nil, nil, fmt.Errorf("scenario %s: its variables have no values: SetUp has not deployed its workloads", r.Plan.Name())
+		}
+		return r.Plan, st, nil
+	}
+	for _, s := range r.run.Steps {
+		if s.Index == st.Index {
+			return r.run, s, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("scenario %s: step %d is not in its plan", r.Plan.Name(), st.Index+1)
+}
+
+// withValues is a with its objects' variables substituted (scenario.Object.WithValues).
+func (r *ScenarioRun) withValues(a plan.Action) (plan.Action, error) {
+	if r.values == nil {
+		return a, nil
+	}
+	objs := make(scenario.Bundle, len(a.Objects))
+	for i, o := range a.Objects {
+		n, err := o.WithValues(r.values)
+		if err != nil {
+			return a, fmt.Errorf("scenario %s: %w", r.Plan.Name(), err)
+		}
+		objs[i] = n
+	}
+	a.Objects = objs
+	return a, nil
 }
 
 // Kube executes plans on a cluster: both cluster suites prove their steps
@@ -180,6 +273,18 @@ func (k Kube) Client(ctx context.Context, n plan.Namespace) (deploy.ClientPod, e
 		t.ClientReady, t.Poll = d.ClientReady, d.Poll
 	}
 	return pod, ambient.WaitRedirected(ctx, k.Kube, pod.Namespace, pod.Name, t.ClientReady, t.Poll)
+}
+
+// Workload deploys w without a sidecar, into its namespace (created here when
+// no client lives in it, never labelled for injection), and waits until Ready.
+func (k Kube) Workload(ctx context.Context, w plan.Workload) (deploy.ClientPod, error) {
+	if w.CreateNamespace {
+		if err := deploy.EnsureNamespace(ctx, k.Cluster, w.Ref.Namespace, k.RunID, false); err != nil {
+			return deploy.ClientPod{}, err
+		}
+	}
+	file := filepath.Join(k.Root, filepath.FromSlash(w.File))
+	return deploy.DeployClient(ctx, k.Cluster, file, w.Ref.Namespace, k.RunID, deploy.Uninjected())
 }
 
 func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {

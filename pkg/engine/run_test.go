@@ -28,6 +28,13 @@ func (r *recorder) Client(_ context.Context, n plan.Namespace) (deploy.ClientPod
 	r.did = append(r.did, n.ClientLine())
 	return deploy.ClientPod{Namespace: n.Client.Namespace, Deployment: n.Client.Workload}, nil
 }
+func (r *recorder) Workload(_ context.Context, w plan.Workload) (deploy.ClientPod, error) {
+	if w.CreateNamespace {
+		r.did = append(r.did, w.NamespaceLine())
+	}
+	r.did = append(r.did, w.Line())
+	return deploy.ClientPod{Namespace: w.Ref.Namespace, Deployment: w.Ref.Workload, IP: "10.244.1.99"}, nil
+}
 func (r *recorder) CAConfigMap(_ context.Context, ns string) error {
 	r.did = append(r.did, "CA "+ns)
 	return nil
@@ -70,7 +77,7 @@ func printed(out string) []string {
 			continue
 		}
 		switch {
-		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "probe: "), strings.HasPrefix(l, "waypoint: "),
+		case strings.HasPrefix(l, "namespace: "), strings.HasPrefix(l, "  client: "), strings.HasPrefix(l, "  workload: "), strings.HasPrefix(l, "probe: "), strings.HasPrefix(l, "waypoint: "),
 			(strings.HasPrefix(l, "apply ") || strings.HasPrefix(l, "delete ")) && strings.HasSuffix(l, ":"):
 			got = append(got, l)
 		case (section == "## Bring-up" || strings.HasPrefix(section, "## Tear-down")) && l != "":
@@ -90,16 +97,7 @@ func TestRunExecutesThePrintedPlan(t *testing.T) {
 	t.Chdir(root) // the fixtures are found from the working directory, as in the suite
 	for _, external := range []string{"internet", "cluster"} {
 		t.Run(external, func(t *testing.T) {
-			cfg := settings.Run{Root: root, Scenarios: filepath.Join(root, "scenarios"), RunID: "run-1", External: external,
-				Timeouts: runner.DefaultTimeouts()}
-			all, err := cfg.LoadScenarios()
-			if err != nil {
-				t.Fatal(err)
-			}
-			prep, err := Prepare(cfg, meshConfig(), all)
-			if err != nil {
-				t.Fatal(err)
-			}
+			prep := prepared(t, root, filepath.Join(root, "scenarios"), external)
 			var b strings.Builder
 			if err := prep.Plan.Render(&b, func() string { return testID }); err != nil {
 				t.Fatal(err)
@@ -181,4 +179,90 @@ func TestStagesWithoutHandler(t *testing.T) {
 	}
 }
 
+// prepared is the run prepared for the scenarios under dir, as the suite prepares it.
+func prepared(t *testing.T, root, dir, external string) Prepared {
+	t.Helper()
+	cfg := settings.Run{Root: root, Scenarios: dir, RunID: "run-1", External: external, Timeouts: runner.DefaultTimeouts()}
+	all, err := cfg.LoadScenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := Prepare(cfg, meshConfig(), all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prep
+}
+
 func meshConfig() mesh.Config { return mesh.Config{Version: "1.32.0", CacheRoot: "/cache"} }
+
+// capture is a recorder that keeps what the run applies and the request it probes.
+type capture struct {
+	recorder
+	applied []string
+	proxies []string
+}
+
+func (c *capture) Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) error {
+	for _, o := range a.Objects {
+		c.applied = append(c.applied, string(o.YAML))
+	}
+	return c.recorder.Act(ctx, sp, a)
+}
+
+func (c *capture) Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, cl deploy.ClientPod) (runner.Outcome, error) {
+	c.proxies = append(c.proxies, st.Step.Request.Proxy+" "+sp.Scenario.Steps[st.Index].Request.Proxy)
+	return c.recorder.Prove(ctx, sp, st, cl)
+}
+
+// The run applies and probes with the workload's real pod IP where the plan
+// prints $PROXY_IP, and never with the offline tier's stand-in.
+func TestRunSubstitutesRunTimeValues(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	prep := prepared(t, root, filepath.Join(root, "scenarios", "http-proxy"), "internet")
+	sp := prep.Plan.Scenarios[0]
+	var b strings.Builder
+	if err := prep.Plan.RenderScenarios(&b, func() string { return testID }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  workload: proxy (fixtures/workloads/squid.yaml) in egress-http-proxy-external without a sidecar",
+		"its pod IP is $PROXY_IP", "variable: $PROXY_IP = the pod IP of workload proxy", "- $PROXY_IP/32",
+		"(variables substituted before apply: $PROXY_IP)", "-x 'http://$PROXY_IP:3128'"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the printed plan lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "10.244.9.10/32") {
+		t.Errorf("the printed plan applies the offline stand-in:\n%s", b.String())
+	}
+
+	c := &capture{}
+	r := NewScenarioRun(sp)
+	ctx := context.Background()
+	if _, err := r.Step(ctx, c, sp.Steps[0]); err == nil {
+		t.Error("a step ran before SetUp gave the variables their values")
+	}
+	if err := r.SetUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sp.Steps {
+		if _, err := r.Step(ctx, c, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.applied) != 1 || !strings.Contains(c.applied[0], "- 10.244.1.99/32") {
+		t.Errorf("applied %q, want the ServiceEntry with the pod's IP", c.applied)
+	}
+	for _, p := range c.proxies {
+		if p != "http://10.244.1.99:3128 http://10.244.1.99:3128" {
+			t.Errorf("probed through %q, want the pod's IP", p)
+		}
+	}
+	if sp.Scenario.Steps[2].Request.Proxy != "http://10.244.9.10:3128" {
+		t.Error("the run changed the plan it was given")
+	}
+}

@@ -206,6 +206,15 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 			p.block("  harness Sidecar", string(y))
 			p.line(n.ClientLine())
 		}
+		for _, w := range sp.Workloads {
+			if w.CreateNamespace {
+				p.line(w.NamespaceLine())
+			}
+			p.line(w.Line())
+		}
+		for _, v := range sp.Variables {
+			p.line("variable: " + v)
+		}
 		for _, st := range sp.Steps {
 			p.h3(fmt.Sprintf("step %d: %s", st.Index+1, st.Name()))
 			if len(st.Actions) == 0 {
@@ -213,9 +222,15 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 			}
 			for _, a := range st.Actions {
 				for i, l := range a.Lines() {
-					if i < len(a.Objects) {
+					switch {
+					case i < len(a.Objects) && a.Objects[i].Template != nil:
+						// As written: the run substitutes its variables
+						// once their values are known, before it applies.
+						p.block(l, string(a.Objects[i].Template))
+						p.line("    (variables substituted before apply: " + "$" + strings.Join(a.Objects[i].Variables, ", $") + ")")
+					case i < len(a.Objects):
 						p.block(l, string(a.Objects[i].YAML))
-					} else {
+					default:
 						p.line(l)
 					}
 				}

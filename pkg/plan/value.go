@@ -107,9 +107,44 @@ type ScenarioPlan struct {
 	// Namespaces are the client namespaces, each with its Sidecar and client, in
 	// the order they are set up.
 	Namespaces []Namespace
+	// Workloads are the auxiliary workloads outside the mesh, deployed after
+	// the clients and before the first step (scenario.Scenario.Workloads).
+	Workloads []Workload
+	// Variables say where each run-time value comes from, as printed.
+	Variables []string
 	// CANamespaces get the hermetic stand-in's CA ConfigMap (TLS origination).
 	CANamespaces []string
 	Steps        []*StepPlan
+}
+
+// Workload is an auxiliary workload of a scenario: deployed without a sidecar,
+// waited for until Ready; its pod's IP is the value of Variables.
+type Workload struct {
+	Ref   scenario.WorkloadRef
+	RunID string
+	// File is the workload's manifest, relative to the repository root.
+	File string
+	// CreateNamespace: no client lives in its namespace, so the run creates it
+	// (without the injection label).
+	CreateNamespace bool
+	// Variables are the names whose value is its pod's IP.
+	Variables []string
+}
+
+// NamespaceLine is how the plan prints the creation of the workload's own
+// namespace, and how a run records it.
+func (w Workload) NamespaceLine() string {
+	return "namespace: " + w.Ref.Namespace + "  (labels egress-conformance.io/run=" + w.RunID + "; no injection label: only workloads outside the mesh live here)"
+}
+
+// Line is how the plan prints the workload, and how a run records deploying it.
+func (w Workload) Line() string {
+	l := "  workload: " + w.Ref.Name + " (" + w.File + ") in " + w.Ref.Namespace + " without a sidecar (pod template label and annotation " +
+		scenario.InjectAnnotation + `: "false"; Ready without container istio-proxy)`
+	if len(w.Variables) > 0 {
+		l += "; its pod IP is $" + strings.Join(w.Variables, ", $")
+	}
+	return l
 }
 
 // Name is the scenario's name.
@@ -314,10 +349,14 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		sp.Namespaces = append(sp.Namespaces, Namespace{Client: c, RunID: in.RunID, Policy: string(s.Mesh.OutboundTrafficPolicy), Sidecar: sc,
 			Workload: "fixtures/workloads/" + c.Workload + ".yaml", Injection: s.InjectedNamespace(c.Namespace), Annotations: s.AnnotationsOf(c)})
 	}
+	sp.Workloads, sp.Variables = workloads(in, s)
 	for i, st := range s.Steps {
 		c := s.ClientFor(st.Request)
+		// The probe as written: a variable's value is known only once the run
+		// has deployed the workload it names (engine.ScenarioRun substitutes).
+		req := st.RequestAsWritten()
 		stp := &StepPlan{Index: i, Step: st, Client: c, Gateways: Gateways(s, st), Waypoints: ambient.Waypoints(st.Bundle, s.Namespace()),
-			Request: probe.Request{URL: st.Request.URL, Timeout: in.CurlTimeout, Options: st.Request.CurlArgs()}}
+			Request: probe.Request{URL: req.URL, Timeout: in.CurlTimeout, Options: req.CurlArgs()}}
 		if in.Cumulative && i == 0 {
 			stp.Actions = append(stp.Actions, Action{Kind: ActionRemoveBundle, DefaultNamespace: s.Namespace()})
 		}
@@ -337,6 +376,34 @@ func buildScenario(in Inputs, s *scenario.Scenario) (*ScenarioPlan, error) {
 		sp.Steps = append(sp.Steps, stp)
 	}
 	return sp, nil
+}
+
+// workloads are s's auxiliary workloads as the run deploys them, and where
+// each variable's value comes from.
+func workloads(in Inputs, s *scenario.Scenario) ([]Workload, []string) {
+	clientNS := map[string]bool{}
+	for _, c := range s.ClientRefs() {
+		clientNS[c.Namespace] = true
+	}
+	var out []Workload
+	for _, w := range s.WorkloadRefs() {
+		out = append(out, Workload{Ref: w, RunID: in.RunID, File: "fixtures/workloads/" + w.Workload + ".yaml", CreateNamespace: !clientNS[w.Namespace]})
+		clientNS[w.Namespace] = true // two workloads in one namespace: created once
+	}
+	var vars []string
+	for _, v := range s.Variables {
+		if v.PodIP == "" {
+			vars = append(vars, "$"+v.Name+" = "+strconv.Quote(v.Value))
+			continue
+		}
+		for i := range out {
+			if out[i].Ref.Name == v.PodIP {
+				out[i].Variables = append(out[i].Variables, v.Name)
+				vars = append(vars, "$"+v.Name+" = the pod IP of workload "+v.PodIP+", read once it is Ready (the offline tier stands in "+out[i].Ref.StandinIP+")")
+			}
+		}
+	}
+	return out, vars
 }
 
 // Adapted is a scenario as the run applies it, and the namespaces that need the

@@ -31,6 +31,9 @@ type Object struct {
 	// tier's stand-in values, and Object.WithValues substitutes the run's.
 	// nil for a document without references.
 	Template []byte
+	// Variables are the names of the scenario's variables Template references,
+	// sorted.
+	Variables []string
 }
 
 // Bundle is the set of objects applied so far, in apply order.

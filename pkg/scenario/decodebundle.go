@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -86,6 +88,7 @@ func decodeBundleVars(display, rel string, data []byte, values map[string]string
 		}
 		if obj, nameLine, ok := decodeDocument(display, rel, doc, p); ok {
 			obj.Template = template
+			obj.Variables = slices.Sorted(maps.Keys(mine))
 			objs = append(objs, obj)
 			nameLines = append(nameLines, nameLine)
 		}

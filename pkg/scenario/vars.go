@@ -311,6 +311,6 @@ func (o Object) WithValues(values map[string]string) (Object, error) {
 	if n.Namespace == "" {
 		n.Namespace = o.Namespace
 	}
-	n.Template = o.Template
+	n.Template, n.Variables = o.Template, o.Variables
 	return n, nil
 }
