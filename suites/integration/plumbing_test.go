@@ -23,7 +23,9 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
+	"github.com/egress-conformance/egress-conformance/pkg/engine"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
+	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/run"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/settings"
@@ -277,6 +279,10 @@ func catalogSpecs() {
 		for _, s := range all {
 			Describe(s.Name, Label(s.Labels...), func() {
 				ns := s.Namespace()
+				// run is s as the cluster tier applies it: with its workloads'
+				// pod IPs once they are Ready (engine.ScenarioRun.SetUp).
+				run := s
+				var values map[string]string
 				It("gets its namespaces and Ready clients", func(ctx SpecContext) {
 					for _, cr := range s.ClientRefs() {
 						// As the cluster tier does (engine.Kube.Namespace): an ambient
@@ -314,6 +320,28 @@ func catalogSpecs() {
 						fmt.Fprintf(GinkgoWriter, "client pod %s/%s Ready at %s (container %s)\n", cr.Namespace, pod.Name, pod.IP, pod.Container)
 					}
 				})
+				if len(s.Workloads) > 0 {
+					It("gets its workloads Ready without a sidecar, and its variables their pod IPs", func(ctx SpecContext) {
+						// As engine.Kube.Workload does, with kwok's fake pod IPs.
+						p, err := plan.Build(plan.Inputs{RunID: it.runID, Scenarios: []*scenario.Scenario{s}})
+						Expect(err).NotTo(HaveOccurred())
+						k := engine.Kube{Cluster: it.c, Kube: it.clientset, RunID: it.runID, Root: root}
+						ips := map[string]string{}
+						for _, w := range p.Scenarios[0].Workloads {
+							By(w.Line())
+							pod, err := k.Workload(ctx, w)
+							Expect(err).NotTo(HaveOccurred())
+							Expect(pod.NoSidecar).To(BeTrue())
+							Expect(pod.IP).NotTo(BeEmpty())
+							Expect(pod.IP).NotTo(Equal(w.Ref.StandinIP), "kwok gave the pod the offline stand-in's IP: the substitution below would prove nothing")
+							ips[w.Ref.Name] = pod.IP
+						}
+						run, err = s.WithPodIPs(ips)
+						Expect(err).NotTo(HaveOccurred())
+						values, err = s.Values(ips)
+						Expect(err).NotTo(HaveOccurred())
+					})
+				}
 				for i, st := range s.Steps {
 					files := "nothing new"
 					if len(st.Apply) > 0 {
@@ -323,6 +351,7 @@ func catalogSpecs() {
 						files = "deletes " + strings.Join(st.Delete, ", ") + ", " + files
 					}
 					It(fmt.Sprintf("step %d %s applies %s", i+1, st.Name, files), func(ctx SpecContext) {
+						s := run // with the workloads' pod IPs, when it has variables
 						Expect(deploy.ApplyBundle(ctx, it.c, s, i, it.runID)).To(Succeed())
 						applied := deploy.NewObjects(s, i)
 						for _, o := range deploy.DeletedObjects(s, i) {
@@ -357,6 +386,18 @@ func catalogSpecs() {
 							}
 							Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: on, Name: o.Name}, u)).To(Succeed(), "%s:%d", o.File, o.Line)
 							Expect(u.GetLabels()).To(HaveKeyWithValue(deploy.RunLabel, it.runID))
+							if o.Template != nil {
+								// The API server holds the run's values, never the
+								// offline stand-in's.
+								js, err := u.MarshalJSON()
+								Expect(err).NotTo(HaveOccurred())
+								for _, v := range o.Variables {
+									Expect(string(js)).To(ContainSubstring(values[v]), "%s:%d: $%s", o.File, o.Line, v)
+								}
+								for _, w := range s.WorkloadRefs() {
+									Expect(string(js)).NotTo(ContainSubstring(w.StandinIP), "%s:%d", o.File, o.Line)
+								}
+							}
 							// Only a namespace the run did not create keeps its objects
 							// one by one; one a bundle's Namespace object created (the
 							// ambient catalog's istio-egress) is deleted whole.
