@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
 	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/evidence"
+	"github.com/egress-conformance/egress-conformance/pkg/expect"
 	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/probe"
@@ -32,6 +34,9 @@ type Ops interface {
 	// Workload deploys an auxiliary workload without a sidecar (creating its
 	// namespace when no client lives there) and waits until it is Ready.
 	Workload(ctx context.Context, w plan.Workload) (deploy.ClientPod, error)
+	// WorkloadLog reads a workload's own log file until it holds the
+	// client's line (expect.WorkloadLogCheck) or a bound passes, and judges it.
+	WorkloadLog(ctx context.Context, pod deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check
 	// CAConfigMap gives a namespace the hermetic stand-in's CA.
 	CAConfigMap(ctx context.Context, namespace string) error
 	// Act does one action of a step.
@@ -55,6 +60,8 @@ type ScenarioRun struct {
 	// itself stays as printed.
 	run    *plan.ScenarioPlan
 	values map[string]string
+	// workloads are the deployed workloads' pods, by workloads[].name.
+	workloads map[string]deploy.ClientPod
 	// Progress, when set, sees every element of the plan as it starts.
 	Progress func(line string)
 }
@@ -96,6 +103,10 @@ func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
 			return fmt.Errorf("workload %s in %s: %w", w.Ref.Name, w.Ref.Namespace, err)
 		}
 		ips[w.Ref.Name] = pod.IP
+		if r.workloads == nil {
+			r.workloads = map[string]deploy.ClientPod{}
+		}
+		r.workloads[w.Ref.Name] = pod
 	}
 	if err := r.substitute(ips); err != nil {
 		return err
@@ -136,10 +147,38 @@ func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (run
 	if err != nil {
 		return out, err
 	}
+	if w := st.Step.Expect.WorkloadLog; w != nil && out.Passed {
+		// Once the probes have converged: the workload's log is the last
+		// witness, read as istio.io's page reads squid's access.log.
+		pod, ok := r.workloads[w.Workload]
+		c := expect.Check{Field: expect.WorkloadLogField, Want: expect.WorkloadLogWant(w), Got: "not read", Outcome: expect.Fail,
+			Why: "workload " + w.Workload + " was not deployed"}
+		if ok {
+			c = ops.WorkloadLog(ctx, pod, w, client.IP)
+		}
+		out = withCheck(out, c)
+	}
 	if !out.Passed {
 		ops.Diagnose(ctx, sp, st, client)
 	}
 	return out, nil
+}
+
+// withCheck puts c in place of the verdict's check of the same field; a failed
+// check fails the step.
+func withCheck(out runner.Outcome, c expect.Check) runner.Outcome {
+	checks := slices.Clone(out.Last.Checks)
+	if i := slices.IndexFunc(checks, func(x expect.Check) bool { return x.Field == c.Field }); i >= 0 {
+		checks[i] = c
+	} else {
+		checks = append(checks, c)
+	}
+	out.Last.Checks = checks
+	if c.Outcome == expect.Fail {
+		out.Passed = false
+		out.Reason = strings.TrimSpace(out.Reason + " " + c.Field + ": want " + c.Want + ", got " + c.Got + " (" + c.Why + ").")
+	}
+	return out
 }
 
 // substitute makes the run's copy of the plan once the workloads' pod IPs are
@@ -285,6 +324,30 @@ func (k Kube) Workload(ctx context.Context, w plan.Workload) (deploy.ClientPod, 
 	}
 	file := filepath.Join(k.Root, filepath.FromSlash(w.File))
 	return deploy.DeployClient(ctx, k.Cluster, file, w.Ref.Namespace, k.RunID, deploy.Uninjected())
+}
+
+// WorkloadLog reads exp.File in the workload's container (tail, as istio.io's
+// http-proxy page reads squid's access.log) every second until a line is the
+// client's, for at most plan.WorkloadLogWait: squid logs a CONNECT when the
+// tunnel closes, which is after curl has its answer.
+func (k Kube) WorkloadLog(ctx context.Context, pod deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check {
+	deadline := time.Now().Add(plan.WorkloadLogWait)
+	for {
+		var stdout, stderr strings.Builder
+		code, err := k.Exec.Exec(ctx, pod.Namespace, pod.Name, pod.Container, []string{"tail", "-n", "2000", exp.File}, &stdout, &stderr)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("tail %s in %s/%s exited %d: %s", exp.File, pod.Namespace, pod.Name, code, strings.TrimSpace(stderr.String()))
+		}
+		c := expect.WorkloadLogCheck(exp, clientIP, stdout.String(), err)
+		if c.Outcome == expect.Pass || time.Now().After(deadline) || ctx.Err() != nil {
+			return c
+		}
+		select {
+		case <-ctx.Done():
+			return c
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/expect"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
 	"github.com/egress-conformance/egress-conformance/pkg/runner"
+	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 	"github.com/egress-conformance/egress-conformance/pkg/settings"
 )
 
@@ -26,7 +29,7 @@ func (r *recorder) Namespace(_ context.Context, n plan.Namespace) error {
 }
 func (r *recorder) Client(_ context.Context, n plan.Namespace) (deploy.ClientPod, error) {
 	r.did = append(r.did, n.ClientLine())
-	return deploy.ClientPod{Namespace: n.Client.Namespace, Deployment: n.Client.Workload}, nil
+	return deploy.ClientPod{Namespace: n.Client.Namespace, Deployment: n.Client.Workload, IP: "10.244.1.10"}, nil
 }
 func (r *recorder) Workload(_ context.Context, w plan.Workload) (deploy.ClientPod, error) {
 	if w.CreateNamespace {
@@ -34,6 +37,12 @@ func (r *recorder) Workload(_ context.Context, w plan.Workload) (deploy.ClientPo
 	}
 	r.did = append(r.did, w.Line())
 	return deploy.ClientPod{Namespace: w.Ref.Namespace, Deployment: w.Ref.Workload, IP: "10.244.1.99"}, nil
+}
+func (r *recorder) WorkloadLog(_ context.Context, pod deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check {
+	r.did = append(r.did, "read "+exp.File+" in "+pod.Namespace+"/"+pod.Deployment)
+	// The line the http-proxy page shows, for this client.
+	line := "1544160065.248    228 " + clientIP + " TCP_TUNNEL/200 87633 CONNECT httpbin.org:443 - HIER_DIRECT/203.0.113.9 -"
+	return expect.WorkloadLogCheck(exp, clientIP, line, nil)
 }
 func (r *recorder) CAConfigMap(_ context.Context, ns string) error {
 	r.did = append(r.did, "CA "+ns)
@@ -139,7 +148,7 @@ func TestRunExecutesThePrintedPlan(t *testing.T) {
 				switch {
 				case strings.HasPrefix(l, "diagnose "):
 					diagnosed = append(diagnosed, l)
-				case strings.HasPrefix(l, "CA "):
+				case strings.HasPrefix(l, "CA "), strings.HasPrefix(l, "read "): // evidence, printed in the evidence line
 				default:
 					got = append(got, l)
 				}
@@ -215,6 +224,13 @@ func (c *capture) Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.Ste
 	return c.recorder.Prove(ctx, sp, st, cl)
 }
 
+// otherClient's workload logged another client's request only.
+type otherClient struct{ capture }
+
+func (o *otherClient) WorkloadLog(_ context.Context, _ deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check {
+	return expect.WorkloadLogCheck(exp, clientIP, "1544160065.248    228 10.244.7.7 TCP_TUNNEL/200 87633 CONNECT httpbin.org:443 - HIER_DIRECT/203.0.113.9 -", nil)
+}
+
 // The run applies and probes with the workload's real pod IP where the plan
 // prints $PROXY_IP, and never with the offline tier's stand-in.
 func TestRunSubstitutesRunTimeValues(t *testing.T) {
@@ -250,9 +266,28 @@ func TestRunSubstitutesRunTimeValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range sp.Steps {
-		if _, err := r.Step(ctx, c, st); err != nil {
+		out, err := r.Step(ctx, c, st)
+		if err != nil {
 			t.Fatal(err)
 		}
+		// The recorder's squid line is the client's: the workload log check passes.
+		wc, ok := out.Last.Check(expect.WorkloadLogField)
+		if st.Step.Expect.WorkloadLog != nil && (!ok || wc.Outcome != expect.Pass || !out.Passed) {
+			t.Errorf("step %s: workload log check %+v, passed %v", st.Name(), wc, out.Passed)
+		}
+	}
+	if !slices.Contains(c.did, "read /var/log/squid/access.log in egress-http-proxy-external/squid") {
+		t.Errorf("the run never read squid's log: %q", c.did)
+	}
+	// A squid line from another client fails the step.
+	last := sp.Steps[len(sp.Steps)-1]
+	bad := &otherClient{capture: capture{}}
+	r2 := NewScenarioRun(sp)
+	if err := r2.SetUp(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r2.Step(ctx, bad, last); err != nil || out.Passed || !strings.Contains(out.Reason, "expect.workloadLog") {
+		t.Errorf("a squid line from another client: passed %v, reason %q, err %v", out.Passed, out.Reason, err)
 	}
 	if len(c.applied) != 1 || !strings.Contains(c.applied[0], "- 10.244.1.99/32") {
 		t.Errorf("applied %q, want the ServiceEntry with the pod's IP", c.applied)

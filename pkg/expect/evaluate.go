@@ -56,6 +56,7 @@ func Evaluate(exp scenario.Expect, ev Evidence) Verdict {
 		e.log("waypointLog", "waypoint", exp.WaypointLog, ev.Waypoint, ev.WaypointRaw)
 	}
 	e.ztunnelLog(exp.ZtunnelLog)
+	e.workloadLog(exp.WorkloadLog)
 	return Verdict{Tier: ev.Tier, Checks: e.checks, Evidence: ev}
 }
 

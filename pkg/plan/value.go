@@ -406,6 +406,10 @@ func workloads(in Inputs, s *scenario.Scenario) ([]Workload, []string) {
 	return out, vars
 }
 
+// WorkloadLogWait bounds the run's wait for a workload's log line
+// (expect.workloadLog): squid, for one, logs a CONNECT when the tunnel closes.
+const WorkloadLogWait = 15 * time.Second
+
 // Adapted is a scenario as the run applies it, and the namespaces that need the
 // stand-in's CA for it (external.Standin.AdaptScenario).
 type Adapted struct {
@@ -422,10 +426,14 @@ func (st *StepPlan) evidenceLine() string {
 	if st.Client.Ambient() {
 		return "evidence: " + ambient.EvidenceNote(st.Waypoints) + "; gateway logs of " + strings.Join(gws, "; ")
 	}
+	line := "evidence: client sidecar's istio-proxy log; gateway logs of " + strings.Join(gws, "; ")
 	if !st.Client.Injected {
-		return "evidence: curl's result (the client has no sidecar); gateway logs of " + strings.Join(gws, "; ")
+		line = "evidence: curl's result (the client has no sidecar); gateway logs of " + strings.Join(gws, "; ")
 	}
-	return "evidence: client sidecar's istio-proxy log; gateway logs of " + strings.Join(gws, "; ")
+	if w := st.Step.Expect.WorkloadLog; w != nil {
+		line += fmt.Sprintf("; once the probes converge, workload %s's %s (tail, for at most %s): a line with the client's IP and %q", w.Workload, w.File, WorkloadLogWait, w.Contains)
+	}
+	return line
 }
 
 // WaypointLine is how the plan prints the wait for the waypoints of a step's

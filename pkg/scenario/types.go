@@ -410,6 +410,22 @@ type Expect struct {
 	// ZtunnelLog is the line of the ztunnel on an ambient client's node for the
 	// probe's connection, or Absent (ZtunnelLogExpect; cluster tier only).
 	ZtunnelLog *ZtunnelLogExpect `yaml:"ztunnelLog,omitempty"`
+	// WorkloadLog is a line a workload (workloads[].name) must have logged for
+	// the client's request: istio.io's http-proxy task reads squid's
+	// access.log. Cluster tier only: not observable offline.
+	WorkloadLog *WorkloadLogExpect `yaml:"workloadLog,omitempty"`
+}
+
+// WorkloadLogExpect is a line of a workload's own log file: one that holds the
+// client pod's IP as a whole field (squid's client address) and Contains.
+type WorkloadLogExpect struct {
+	// Workload is a workloads[].name.
+	Workload string `yaml:"workload"`
+	// File is the log file in the workload's container, read as the page does
+	// (kubectl exec ... tail), e.g. /var/log/squid/access.log.
+	File string `yaml:"file"`
+	// Contains is a substring of the line, e.g. "CONNECT httpbin.org:443".
+	Contains string `yaml:"contains"`
 }
 
 // OriginFirstClient is the only symbolic value Origin.First takes: the client pod's IP.

@@ -441,6 +441,21 @@ func (v *validator) expect(i int) {
 	checkLog("waypointLog", e.WaypointLog)
 
 	validateZtunnelLog(v.add, field, s.ClientFor(s.Steps[i].Request), e.Route, routeOK, e.ZtunnelLog)
+	if w := e.WorkloadLog; w != nil {
+		wp := field("workloadLog")
+		if !slices.ContainsFunc(s.Workloads, func(x Workload) bool { return x.Name == w.Workload }) {
+			v.add(joinPath(wp, "workload"), "%q is not a workloads[].name", w.Workload)
+		}
+		if !strings.HasPrefix(w.File, "/") {
+			v.add(joinPath(wp, "file"), "%q: the absolute path of the log file in the workload's container (e.g. /var/log/squid/access.log)", w.File)
+		}
+		if strings.TrimSpace(w.Contains) == "" {
+			v.add(joinPath(wp, "contains"), "required: what the line holds besides the client's IP (e.g. \"CONNECT httpbin.org:443\")")
+		}
+		if routeOK && e.Route == RouteBlocked {
+			v.add(wp, "contradicts route blocked: a blocked request never reaches the workload")
+		}
+	}
 	if e.SidecarLog != nil {
 		if c := s.ClientFor(s.Steps[i].Request); c.Ambient() {
 			v.add(field("sidecarLog"), "client %s is in ambient mode and runs no sidecar, so there is no sidecar line (state waypointLog for the waypoint's)", clientName(c))
