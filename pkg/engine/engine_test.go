@@ -318,3 +318,11 @@ func TestStepRunner(t *testing.T) {
 		t.Errorf("missing gateway pod: err = %v", err)
 	}
 }
+
+// A scenario's squid workload is preloaded with its pin, once.
+func TestWorkloadImages(t *testing.T) {
+	s := &scenario.Scenario{Workloads: []scenario.Workload{{Name: "proxy", Workload: "squid"}, {Name: "own", Workload: "my-proxy"}}}
+	if got := WorkloadImages([]*scenario.Scenario{s, s}); len(got) != 1 || got[0] != versions.SquidImage {
+		t.Errorf("WorkloadImages = %v", got)
+	}
+}

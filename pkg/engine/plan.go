@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"slices"
+
 	"github.com/egress-conformance/egress-conformance/pkg/ambient"
 	"github.com/egress-conformance/egress-conformance/pkg/cluster"
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
@@ -90,6 +92,7 @@ func Prepare(cfg settings.Run, m mesh.Config, scenarios []*scenario.Scenario) (P
 		if in.AmbientOverlay != "" {
 			in.Cluster.Preload = append(in.Cluster.Preload, ambient.Images(m)...)
 		}
+		in.Cluster.Preload = append(in.Cluster.Preload, WorkloadImages(run)...)
 	}
 	if deploy.NeedsGatewayAPI(run) {
 		in.GatewayAPI = string(deploy.ChannelFor(run)) + " channel, pinned"
@@ -154,4 +157,24 @@ func keepWords(p cluster.Plan) string {
 	default:
 		return "deleted"
 	}
+}
+
+// workloadImages are the pinned images of the workload fixtures a scenario may
+// deploy besides its clients (fixtures/workloads; pkg/versions checks each
+// fixture against its pin).
+var workloadImages = map[string]string{"squid": versions.SquidImage}
+
+// WorkloadImages are the images of the auxiliary workloads (scenario
+// workloads:) of the scenarios that run, once each; a workload of the user's
+// own, with no pin here, is pulled by the node as usual.
+func WorkloadImages(run []*scenario.Scenario) []string {
+	var out []string
+	for _, s := range run {
+		for _, w := range s.Workloads {
+			if img, ok := workloadImages[w.Workload]; ok && !slices.Contains(out, img) {
+				out = append(out, img)
+			}
+		}
+	}
+	return out
 }
