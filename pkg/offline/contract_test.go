@@ -111,6 +111,12 @@ func TestHTTPProxy(t *testing.T) {
 	if len(st) != 1 || st[0].Field != "expect.status" {
 		t.Errorf("not observable: %+v, want the status alone", st)
 	}
+	// The client without a sidecar looks nothing up: it dials the proxy's IP,
+	// and the proxy resolves en.wikipedia.org.
+	if j := Judge(s, 3, Options{}); !j.Passed() || !j.NoSidecar || j.Network == nil || len(j.Network.Hops) != 1 ||
+		!strings.Contains(j.Network.Hops[0].What, "10.244.9.10:3128") {
+		t.Errorf("client without a sidecar through the proxy:\n%s", j.Message())
+	}
 	// Not vacuous: the stand-in address must be the one the request dials.
 	s.Steps[1].Request.Proxy = "http://10.244.9.99:3128"
 	if j := Judge(s, 1, Options{}); j.Passed() || j.Path.Route != scenario.RouteBlocked {

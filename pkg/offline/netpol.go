@@ -272,7 +272,16 @@ func clusterPort(cluster string) (int, bool) {
 // dnsConn is the client's DNS lookup, unless the URL names an IP or --resolve
 // pins it: curl asks the cluster DNS (the sidecar does not capture DNS unless
 // DNS proxying is on, which the installed world leaves off).
+//
+// Through an HTTP proxy curl looks up the proxy's host only: the proxy resolves
+// the URL's (curl sends it the name in CONNECT or the absolute URL).
 func dnsConn(from netPeer, req scenario.Request) []conn {
+	if host := proxyHost(req); host != "" {
+		if net.ParseIP(host) != nil {
+			return nil
+		}
+		return []conn{{what: "DNS lookup of the proxy " + host, from: from, to: kubeDNSPod, port: 53, portName: "dns", protocol: corev1.ProtocolUDP}}
+	}
 	if _, pinned := req.Resolved(); pinned || net.ParseIP(urlHost(req.URL)) != nil {
 		return nil
 	}
