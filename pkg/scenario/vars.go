@@ -237,20 +237,6 @@ func (s *Scenario) Values(podIPs map[string]string) (map[string]string, error) {
 	return out, nil
 }
 
-// StandinValues are the values the offline tier substitutes (StandinPodIP for
-// a pod IP).
-func (s *Scenario) StandinValues() map[string]string {
-	ips := map[string]string{}
-	for _, w := range s.WorkloadRefs() {
-		ips[w.Name] = w.StandinIP
-	}
-	v, err := s.Values(ips)
-	if err != nil {
-		return nil // the loader has checked every variable
-	}
-	return v
-}
-
 // WithPodIPs is s as the cluster tier applies it: every bundle object and
 // request that references a variable substituted again from what was written,
 // with the run-time values (Values). s is not changed; objects that reference
