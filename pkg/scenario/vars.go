@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Run-time values (Scenario.Variables). istio.io's http-proxy task writes its
@@ -173,6 +174,10 @@ func workloadsAndVariables(s *Scenario, d *fieldDecoder, opts Options, p *proble
 			} else if ok {
 				standins[vr.Name] = refs[j].StandinIP
 			}
+		case strings.ContainsAny(vr.Value, "\r\n"):
+			// A line break would move every later line of a bundle file, and
+			// with them the lines errors name.
+			v.add(joinPath(vp, "value"), "a value holds no line break")
 		default:
 			if ok {
 				standins[vr.Name] = vr.Value

@@ -107,6 +107,8 @@ func TestVariablesErrors(t *testing.T) {
 			`scenario.yaml:9: variables[1].name: "PROXY-PORT" is not a shell variable name`},
 		{"unused", strings.Replace(proxyScenario, "- {name: PROXY_PORT, value: \"3128\"}", "- {name: PROXY_PORT, value: \"3128\"}\n- {name: UNUSED, value: x}", 1),
 			`scenario.yaml:10: variables[2].name: "UNUSED" is declared but no bundle file or request writes $UNUSED`},
+		{"line break", strings.Replace(proxyScenario, `value: "3128"`, `value: "31\n28"`, 1),
+			`scenario.yaml:9: variables[1].value: a value holds no line break`},
 		{"missing fixture", strings.Replace(proxyScenario, "workload: squid", "workload: nginx", 1),
 			`scenario.yaml:6: workloads[0].workload: "nginx" has no workload file`},
 		{"in the mesh", strings.Replace(proxyScenario, "namespace: external}", "namespace: egress-proxy}", 1),
