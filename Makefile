@@ -101,6 +101,10 @@ offline-suite: ## The offline tier through its Ginkgo suite (what make offline r
 .PHONY: bench-cli
 bench-cli: $(BIN) ## The command's speed: one scenario, 200 scenarios (400 steps), next to istioctl analyze on the same files.
 	bash hack/bench-cli.sh $(BIN)
+
+.PHONY: go-install-check
+go-install-check: ## go install ./cmd/egress-conformance@<this commit> from an empty module cache, as a user installs a release (committed files only).
+	GO=$(GO) bash hack/go-install.sh $(if $(REV),$(REV),HEAD)
 # The image is a file target too: built and smoke-tested again only when the command's
 # sources (or the image's own build) change.
 IMAGE := $(CURDIR)/bin/image/egress-conformance.tar

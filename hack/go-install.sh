@@ -31,8 +31,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "zipping $module at $rev into a file:// module proxy"
-version="$(cd "$root" && GOWORK=off "$GO" run ./hack/modproxy -root "$root" -out "$work/proxy" -rev "$rev")"
+commit="$(git -C "$root" rev-parse "$rev^{commit}")" || die "$rev is not a commit of $root"
+# x/mod/zip wants a plain repository (.git a directory, which a worktree does not have): a
+# local clone is one, and holds only committed files.
+git clone -q --no-checkout "$root" "$work/src"
+say "zipping $module at $rev ($commit) into a file:// module proxy"
+version="$(cd "$root" && GOWORK=off "$GO" run ./hack/modproxy -root "$work/src" -out "$work/proxy" -rev "$commit")"
 upstream="$(GOWORK=off "$GO" env GOPROXY)"
 mkdir -p "$work/modcache" "$work/bin" "$work/empty"
 start=$SECONDS
