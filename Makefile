@@ -26,7 +26,10 @@ GO ?= go
 # it (Istio, Kubernetes). On a fresh machine that second compile was a third of make test.
 CGO_ENABLED ?= 0
 export CGO_ENABLED
-GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath)
+# Links leave out DWARF (-ldflags=-w) unless GOFLAGS names -ldflags itself (a debugger needs
+# DWARF: GOFLAGS=-ldflags= keeps it): stack traces do not use it, and linking a test binary that
+# includes Istio took a third less CPU without it (18.3 → 11.7 s for pkg/offline's).
+GOFLAGS := $(strip $(filter-out -trimpath,$(GOFLAGS)) -trimpath $(if $(filter -ldflags=%,$(GOFLAGS)),,-ldflags=-w))
 export GOFLAGS
 # RUN_ID names the report directory reports/<RUN_ID>/; the suites make one up if empty.
 RUN_ID ?=
