@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"strings"
 	"testing"
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
@@ -78,7 +79,7 @@ func TestHoldIstioFlags(t *testing.T) {
 // code, each step decided by the simulation (nothing but ztunnel-side
 // expectations left unobserved), and a route through a waypoint names it.
 func TestAmbientScenarios(t *testing.T) {
-	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients", "../../scenarios/ambient-waypoint-not-guaranteed"} {
+	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients", "../../scenarios/ambient-waypoint-not-guaranteed", "../../scenarios/ambient-require-waypoint-egress"} {
 		s, err := scenario.Load(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +92,24 @@ func TestAmbientScenarios(t *testing.T) {
 			if st.Expect.Route == scenario.RouteWaypoint && (j.Path.Waypoint == nil || j.Path.Waypoint.Listener != "main_internal") {
 				t.Errorf("%s step %s: no waypoint hop in %+v", s.Name, st.Name, j.Path)
 			}
+		}
+	}
+}
+
+// TestRequireWaypointPolicyNotEnforcedForEgress: istiod attaches istio.io's
+// require-waypoint policy to httpbin.org's ServiceEntry workload (its selector
+// matches the ServiceEntry's labels), and the path says that no ztunnel
+// enforces it, with the waypoint up and once it is gone.
+func TestRequireWaypointPolicyNotEnforcedForEgress(t *testing.T) {
+	s, err := scenario.Load("../../scenarios/ambient-require-waypoint-egress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "istiod sends ztunnel the L4 policies istio-egress/require-waypoint for httpbin.org: for workload istio-egress/httpbin-org (host httpbin.org) no ztunnel enforces them"
+	for i, st := range s.Steps {
+		j := Judge(s, i, Options{})
+		if !strings.Contains(j.Path.Why, want) {
+			t.Errorf("step %s: path %q does not say %q", st.Name, j.Path.Why, want)
 		}
 	}
 }
