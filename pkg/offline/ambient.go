@@ -542,6 +542,7 @@ func walkAmbientHops(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scen
 	}
 	if c := findCluster(sim, hop.Cluster); c != nil {
 		hop.UpstreamTLS, _ = upstreamTLS(unwrapInternalUpstream(c))
+		hop.UpstreamCA = upstreamCA(unwrapInternalUpstream(c))
 	}
 	path.Waypoint = &hop
 	if path.NotObservable == "" {
