@@ -163,7 +163,8 @@ e2e-plan-istio-docs: ## Prove `make e2e DRY_RUN=1` plans every scenario of the i
 
 # Ambient (issue 13, docs/ambient.md): the plan of an ambient scenario with a waypoint, in
 # both external modes, shows the ambient install, the namespace enrolment, the waypoint and
-# where the evidence is read (ztunnel on the client's node, the waypoint's pods).
+# where the evidence is read (ztunnel on the client's node, the waypoint's pods); in hermetic
+# mode, the stand-in's CA for the waypoint's TLS origination in the bundle's own namespace.
 E2E_PLAN_AMBIENT := $(CURDIR)/.e2e-plan-ambient.out
 AMBIENT_PLAN_SCENARIOS := $(CURDIR)/suites/egress/testdata/ambient
 .PHONY: e2e-plan-ambient
@@ -177,7 +178,9 @@ e2e-plan-ambient: ## Prove `make e2e DRY_RUN=1` plans an ambient scenario: insta
 	  grep -q '^namespace: egress-ambient-egress-waypoint  (labels istio.io/dataplane-mode=ambient' $(E2E_PLAN_AMBIENT) && \
 	  grep -q 'annotated ambient.istio.io/redirection=enabled' $(E2E_PLAN_AMBIENT) && \
 	  grep -q '^waypoint: Gateway ambient-egress/waypoint of class istio-waypoint' $(E2E_PLAN_AMBIENT) && \
-	  grep -q "^evidence: ztunnel's outbound line on the client's node.*waypoint logs of waypoint.ambient-egress.svc.cluster.local" $(E2E_PLAN_AMBIENT) \
+	  grep -q "^evidence: ztunnel's outbound line on the client's node.*waypoint logs of waypoint.ambient-egress.svc.cluster.local" $(E2E_PLAN_AMBIENT) && \
+	  { [ $$ext = internet ] || { grep -q '^CA ConfigMap: ambient-egress ' $(E2E_PLAN_AMBIENT) && \
+	    grep -q 'credentialName: configmap://ambient-egress/egress-conformance-external-ca' $(E2E_PLAN_AMBIENT); }; } \
 	  || { echo "e2e-plan-ambient: EXTERNAL=$$ext: the plan lacks an ambient part (see $(E2E_PLAN_AMBIENT))"; exit 1; }; done
 	rm -f $(E2E_PLAN_AMBIENT)
 

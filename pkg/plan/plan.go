@@ -206,6 +206,9 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 			p.block("  harness Sidecar", string(y))
 			p.line(n.ClientLine())
 		}
+		for _, ns := range sp.CANamespaces {
+			p.line(CALine(ns))
+		}
 		for _, st := range sp.Steps {
 			p.h3(fmt.Sprintf("step %d: %s", st.Index+1, st.Name()))
 			if len(st.Actions) == 0 {
