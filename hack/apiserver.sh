@@ -18,14 +18,18 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/egress-conformance (the cache root of hack/tools.sh and pkg/mesh).
 # A cached binary is used without running go at all.
 #
-# How each is built (kwokctl's binary runtime would otherwise download them):
-#   etcd       `go build` in the wrapper module hack/apiserver/etcd: etcd's own go.mod has replace
-#              directives, so `go install go.etcd.io/etcd/server/v3@…` is refused.
-#   kube-*     `go build` in the wrapper module hack/apiserver/kube: k8s.io/kubernetes requires its
-#              staging modules at v0.0.0 (replaced by ./staging directories, which dependants
-#              ignore), so the wrapper replaces each with its published v0.<minor>.<patch> tag.
-#              Version ldflags make the binaries report their real version (kwokctl reads it).
-#   kwok(ctl)  plain `go install sigs.k8s.io/kwok/cmd/…@KWOK_VERSION`.
+# How they are built (kwokctl's binary runtime would otherwise download them): one `go build` of
+# all six in the wrapper module hack/apiserver/tools, which
+#   - requires k8s.io/kubernetes, sigs.k8s.io/kwok and go.etcd.io/etcd/server/v3 at the pins
+#     (`go install …@version` is refused for k8s.io/kubernetes and etcd: their go.mod files
+#     have replace directives);
+#   - replaces each k8s.io staging module, which k8s.io/kubernetes requires at v0.0.0 and
+#     replaces with ./staging directories that dependants ignore, with its published tag;
+#   - requires every dependency it shares with this repository's module at this module's
+#     version, so the Go build cache that `make vet` filled already holds those packages
+#     (client-go, apimachinery, grpc, protobuf, …): kwok, etcd and the kube binaries share
+#     them too. The pins are chosen so no shared dependency needs a newer version than ours.
+# Version ldflags make the kube binaries report their real version (kwokctl reads it).
 #
 # The cluster's state (kwokctl work dir, kubeconfig, component logs) is in $APISERVER_DIR
 # (default <repo>/.cache/apiserver-cluster); every component binds to 127.0.0.1 only.
@@ -52,11 +56,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kube_version="$(pin APISERVER_KUBE_VERSION)"
 etcd_version="$(pin APISERVER_ETCD_VERSION)"
 kwok_version="$(pin KWOK_VERSION)"
-bin_root="$(cache_root)/apiserver"
-kube_dir="$bin_root/kube-$kube_version"
-etcd_dir="$bin_root/etcd-$etcd_version"
-kwok_dir="$bin_root/kwok-$kwok_version"
+tools_mod="$root/hack/apiserver/tools"
+# One directory per set of pins: the six binaries are built together.
+bin_dir="$(cache_root)/apiserver/kube-$kube_version-etcd-$etcd_version-kwok-$kwok_version"
 kube_bins=(kube-apiserver kube-controller-manager kube-scheduler)
+kube_pkgs=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+other_pkgs=(sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl go.etcd.io/etcd/server/v3)
+all_bins=("${kube_bins[@]}" kwok kwokctl etcd)
 
 # in_dir DIR CMD...: runs CMD in DIR (macOS's env has no -C).
 in_dir() {
@@ -86,7 +92,7 @@ with_progress() {
     done
     if kill -0 "$pid" 2>/dev/null; then
       n="$(grep -c . "$log" || true)"
-      say "$label: $((SECONDS - start)) s, compiled ${n} of about ${total} packages"
+      say "$label: $((SECONDS - start)) s, ${n} packages compiled (of ${total} dependencies; those already in the build cache are not compiled again)"
     fi
   done
   wait "$pid" || rc=$?
@@ -108,87 +114,61 @@ install_into() {
   done
 }
 
-# check_wrapper MODULE_DIR REQUIREMENT: the committed wrapper module must require the pinned version.
+# check_wrapper: the committed wrapper module must require every pinned version.
 check_wrapper() {
-  local dir="$1" req="$2"
-  grep -q "^[[:space:]]*${req}\( //.*\)\?$" "$dir/go.mod" ||
-    die "$dir/go.mod does not require $req (pins changed?): run hack/apiserver.sh modules"
+  local req
+  for req in "k8s.io/kubernetes $kube_version" "sigs.k8s.io/kwok $kwok_version" "go.etcd.io/etcd/server/v3 $etcd_version"; do
+    grep -q "^[[:space:]]*${req}\( //.*\)\?$" "$tools_mod/go.mod" ||
+      die "$tools_mod/go.mod does not require $req (pins changed?): run hack/apiserver.sh modules"
+  done
 }
 
-ensure_etcd() {
-  [[ -x "$etcd_dir/etcd" ]] && return
-  need_go "etcd $etcd_version"
-  local mod="$root/hack/apiserver/etcd" tmp total
-  check_wrapper "$mod" "go.etcd.io/etcd/server/v3 $etcd_version"
-  mkdir -p "$etcd_dir"
-  tmp="$(mktemp -d "$etcd_dir/.build.XXXXXX")"
-  say "building etcd $etcd_version into $etcd_dir (once per version)"
-  total="$(cd "$mod" && GOWORK=off "$GO" list -deps go.etcd.io/etcd/server/v3 | wc -l)"
-  if ! with_progress "etcd $etcd_version" "$total" "$tmp/build.log" \
-    in_dir "$mod" env GOWORK=off CGO_ENABLED=0 "$GO" build -v -trimpath -o "$tmp/etcd" go.etcd.io/etcd/server/v3; then
-    rm -rf "$tmp"
-    die "building etcd $etcd_version failed"
-  fi
-  install_into "$etcd_dir" "$tmp" etcd
-  rm -rf "$tmp"
-}
-
-ensure_kube() {
-  local b missing=0
-  for b in "${kube_bins[@]}"; do [[ -x "$kube_dir/$b" ]] || missing=1; done
+ensure_binaries() {
+  local b missing=0 tmp total minor ldflags=(-s -w) p
+  for b in "${all_bins[@]}"; do [[ -x "$bin_dir/$b" ]] || missing=1; done
   [[ $missing -eq 0 ]] && return
-  need_go "Kubernetes $kube_version"
-  local mod="$root/hack/apiserver/kube" tmp total minor pkgs=() ldflags=() p
-  check_wrapper "$mod" "k8s.io/kubernetes $kube_version"
-  for b in "${kube_bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  need_go "the integration tier's binaries"
+  check_wrapper
   minor="${kube_version#v*.}"
   minor="${minor%%.*}"
   # What `kube-apiserver --version` and /version report (hack/lib/version.sh upstream sets the
-  # same variables, in both packages).
+  # same variables, in both packages). Link-time only: the compiled packages stay shared.
+  # -s -w: no symbol table or DWARF; nobody debugs these, and the six links get cheaper.
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=("-X $p.gitVersion=$kube_version" "-X $p.gitMajor=1" "-X $p.gitMinor=$minor"
       "-X $p.gitTreeState=clean")
   done
-  mkdir -p "$kube_dir"
-  tmp="$(mktemp -d "$kube_dir/.build.XXXXXX")"
-  say "building ${kube_bins[*]} $kube_version into $kube_dir (once per version; about 8-10 min on 2 cores)"
-  total="$(cd "$mod" && GOWORK=off "$GO" list -deps "${pkgs[@]}" | wc -l)"
-  if ! with_progress "kube $kube_version" "$total" "$tmp/build.log" \
-    in_dir "$mod" env GOWORK=off CGO_ENABLED=0 "$GO" build -v -trimpath -ldflags "${ldflags[*]}" -o "$tmp/" "${pkgs[@]}"; then
+  mkdir -p "$bin_dir"
+  tmp="$(mktemp -d "$bin_dir/.build.XXXXXX")"
+  say "building ${all_bins[*]} (kube $kube_version, etcd $etcd_version, kwok $kwok_version) into $bin_dir (once per set of pins)"
+  total="$(cd "$tools_mod" && GOWORK=off "$GO" list -deps "${kube_pkgs[@]}" "${other_pkgs[@]}" | wc -l)"
+  if ! with_progress "kube $kube_version" "$total" "$tmp/build-kube.log" \
+    in_dir "$tools_mod" env GOWORK=off CGO_ENABLED=0 "$GO" build -v -trimpath -ldflags "${ldflags[*]}" -o "$tmp/" "${kube_pkgs[@]}"; then
     rm -rf "$tmp"
     die "building Kubernetes $kube_version failed"
   fi
-  install_into "$kube_dir" "$tmp" "${kube_bins[@]}"
-  rm -rf "$tmp"
-}
-
-ensure_kwok() {
-  [[ -x "$kwok_dir/kwok" && -x "$kwok_dir/kwokctl" ]] && return
-  need_go "kwok $kwok_version"
-  local tmp
-  mkdir -p "$kwok_dir"
-  tmp="$(mktemp -d "$kwok_dir/.build.XXXXXX")"
-  say "building kwok and kwokctl $kwok_version into $kwok_dir (once per version)"
-  # The cache directory as working directory keeps any enclosing module or workspace out.
-  if ! with_progress "kwok $kwok_version" "?" "$tmp/build.log" \
-    in_dir "$tmp" env GOBIN="$tmp" GOWORK=off CGO_ENABLED=0 "$GO" install -v -trimpath \
-    "sigs.k8s.io/kwok/cmd/kwok@$kwok_version" "sigs.k8s.io/kwok/cmd/kwokctl@$kwok_version"; then
+  # kwok and etcd: everything they share with the kube binaries is compiled by now.
+  if ! with_progress "kwok $kwok_version, etcd $etcd_version" "$total" "$tmp/build-other.log" \
+    in_dir "$tools_mod" env GOWORK=off CGO_ENABLED=0 "$GO" build -v -trimpath -ldflags "-s -w" -o "$tmp/" "${other_pkgs[@]}"; then
     rm -rf "$tmp"
-    die "go install sigs.k8s.io/kwok/cmd/...@$kwok_version failed"
+    die "building kwok $kwok_version and etcd $etcd_version failed"
   fi
-  install_into "$kwok_dir" "$tmp" kwok kwokctl
+  # `go build -o DIR/` names etcd's binary after the element before its module's /v3: server.
+  mv "$tmp/server" "$tmp/etcd" || {
+    rm -rf "$tmp"
+    die "the etcd build produced no $tmp/server"
+  }
+  install_into "$bin_dir" "$tmp" "${all_bins[@]}"
   rm -rf "$tmp"
 }
 
 cmd_binaries() {
-  ensure_etcd
-  ensure_kwok
-  ensure_kube
-  printf '%s\n' "$etcd_dir" "$kube_dir" "$kwok_dir"
+  ensure_binaries
+  echo "$bin_dir"
 }
 
 kwokctl() {
-  KWOK_WORKDIR="$state_dir/kwok" "$kwok_dir/kwokctl" "$@"
+  KWOK_WORKDIR="$state_dir/kwok" "$bin_dir/kwokctl" "$@"
 }
 
 cluster_dir() { echo "$state_dir/kwok/clusters/$cluster_name"; }
@@ -214,9 +194,7 @@ alive() {
 }
 
 cmd_start() {
-  ensure_etcd
-  ensure_kwok
-  ensure_kube
+  ensure_binaries
   if [[ -d "$(cluster_dir)" ]]; then
     say "a cluster from an earlier run is in $state_dir: stopping it first"
     cmd_stop
@@ -234,11 +212,11 @@ options:
   securePort: true
   kubeAuthorization: true
   kubeAdmission: true
-  etcdBinary: $etcd_dir/etcd
-  kubeApiserverBinary: $kube_dir/kube-apiserver
-  kubeControllerManagerBinary: $kube_dir/kube-controller-manager
-  kubeSchedulerBinary: $kube_dir/kube-scheduler
-  kwokControllerBinary: $kwok_dir/kwok
+  etcdBinary: $bin_dir/etcd
+  kubeApiserverBinary: $bin_dir/kube-apiserver
+  kubeControllerManagerBinary: $bin_dir/kube-controller-manager
+  kubeSchedulerBinary: $bin_dir/kube-scheduler
+  kwokControllerBinary: $bin_dir/kwok
   cacheDir: $state_dir/kwok/cache
 EOF
   say "starting $cluster_name (kube-apiserver $kube_version, etcd $etcd_version, kwok $kwok_version) in $state_dir"
@@ -270,7 +248,7 @@ cmd_stop() {
   fi
   local recorded
   recorded="$(pids | tr '\n' ' ')"
-  if [[ -x "$kwok_dir/kwokctl" ]]; then
+  if [[ -x "$bin_dir/kwokctl" ]]; then
     kwokctl delete cluster --name "$cluster_name" --kubeconfig "$state_dir/kwokctl-kubeconfig" >"$state_dir/delete.log" 2>&1 ||
       say "kwokctl delete cluster failed (log: $state_dir/delete.log); stopping its processes directly"
   fi
@@ -314,20 +292,12 @@ cmd_run() {
   return "$rc"
 }
 
-# cmd_modules regenerates hack/apiserver/{etcd,kube}/go.mod and go.sum from the pins.
+# cmd_modules regenerates hack/apiserver/tools/go.mod and go.sum from the pins and from this
+# repository's go.mod.
 cmd_modules() {
-  need_go "the wrapper modules"
-  local mod="$root/hack/apiserver/kube" gomod minor patch staging m v
-  # etcd: require the server module at the pin; tidy resolves its sibling modules.
-  (
-    cd "$root/hack/apiserver/etcd"
-    sed '/^require/,$d' go.mod >go.mod.new
-    mv go.mod.new go.mod
-    GOWORK=off "$GO" get "go.etcd.io/etcd/server/v3@$etcd_version"
-    GOWORK=off "$GO" mod tidy
-  )
-  # kube: replace every staging module k8s.io/kubernetes's go.mod replaces.
-  gomod="$(cd "$mod" && GOWORK=off "$GO" mod download -json "k8s.io/kubernetes@$kube_version" |
+  need_go "the wrapper module"
+  local mod="$tools_mod" gomod minor patch staging m v want have reqs=()
+  gomod="$(cd "$root" && GOWORK=off "$GO" mod download -json "k8s.io/kubernetes@$kube_version" |
     sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
   [[ -f "$gomod" ]] || die "cannot download k8s.io/kubernetes@$kube_version"
   minor="${kube_version#v1.}"
@@ -337,11 +307,23 @@ cmd_modules() {
   while IFS= read -r m; do
     staging+=("$m")
   done < <(sed -n '/^replace (/,/^)/p' "$gomod" | awk '$2 == "=>" { print $1 }')
+  rm -rf "$mod/stub"
+  mkdir -p "$mod"
   {
-    sed -n '1,/^module /p' "$mod/go.mod"
-    printf '\ngo 1.24\n\ntool (\n'
-    for b in "${kube_bins[@]}"; do printf '\tk8s.io/kubernetes/cmd/%s\n' "$b"; done
-    printf ')\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$kube_version"
+    cat <<'EOF_HEADER'
+// Wrapper module that builds the integration tier's binaries at the versions pinned in
+// pkg/versions/versions.env: kube-apiserver, kube-controller-manager and kube-scheduler
+// (k8s.io/kubernetes), kwok and kwokctl, and etcd, in one build that shares every compiled
+// package it can with the repository's module (hack/apiserver.sh says how).
+// Generated by `hack/apiserver.sh modules`; do not edit by hand, and do not `go mod tidy` it
+// alone: the generator also raises shared dependencies to the repository's versions.
+EOF_HEADER
+    printf 'module github.com/egress-conformance/egress-conformance/hack/apiserver/tools\n\n'
+    sed -n 's/^go \(.*\)$/go \1/p' "$root/go.mod"
+    printf '\ntool (\n'
+    for m in "${kube_pkgs[@]}" "${other_pkgs[@]}"; do printf '\t%s\n' "$m"; done
+    printf ')\n\nrequire (\n\tk8s.io/kubernetes %s\n\tsigs.k8s.io/kwok %s\n\tgo.etcd.io/etcd/server/v3 %s\n)\n\nreplace (\n' \
+      "$kube_version" "$kwok_version" "$etcd_version"
     for m in "${staging[@]}"; do
       case "$m" in
       k8s.io/sample-*)
@@ -354,7 +336,7 @@ cmd_modules() {
       # The published tag v0.<minor>.<patch>, else the newest earlier patch that exists.
       v=""
       for ((p = patch; p >= 0; p--)); do
-        if (cd "$mod" && GOWORK=off "$GO" mod download "$m@v0.$minor.$p" 2>/dev/null); then
+        if (cd "$root" && GOWORK=off "$GO" mod download "$m@v0.$minor.$p" 2>/dev/null); then
           v="v0.$minor.$p"
           break
         fi
@@ -368,7 +350,32 @@ cmd_modules() {
   mv "$mod/go.mod.new" "$mod/go.mod"
   rm -f "$mod/go.sum"
   (cd "$mod" && GOWORK=off "$GO" mod tidy)
-  say "wrapper modules regenerated for kube $kube_version, etcd $etcd_version"
+  # Raise every dependency the wrapper shares with the repository's module to the module's
+  # version where the wrapper would select an older one.
+  declare -A ours=()
+  while read -r m v; do [[ -n "$v" ]] && ours[$m]="$v"; done < <(cd "$root" && GOWORK=off "$GO" list -m -f '{{.Path}} {{.Version}}' all)
+  while read -r m have; do
+    want="${ours[$m]:-}"
+    [[ -n "$want" && -n "$have" && "$want" != "$have" ]] || continue
+    if [[ "$(printf '%s\n%s\n' "$have" "$want" | sort -V | tail -n1)" == "$want" ]]; then
+      reqs+=("-require=$m@$want")
+    fi
+  done < <(cd "$mod" && GOWORK=off "$GO" list -m -f '{{.Path}} {{.Version}}' all)
+  if [[ ${#reqs[@]} -gt 0 ]]; then
+    (cd "$mod" && GOWORK=off "$GO" mod edit "${reqs[@]}" && GOWORK=off "$GO" mod tidy)
+  fi
+  # What still differs compiles twice: say so (raise it in the repository's go.mod, or accept it).
+  declare -A used=() ours_used=()
+  while read -r m; do [[ -n "$m" ]] && used[$m]=1; done < <(cd "$mod" &&
+    GOWORK=off "$GO" list -deps -f '{{with .Module}}{{.Path}}{{end}}' "${kube_pkgs[@]}" "${other_pkgs[@]}" | sort -u)
+  while read -r m; do [[ -n "$m" ]] && ours_used[$m]=1; done < <(cd "$root" &&
+    GOWORK=off "$GO" list -deps -test -f '{{with .Module}}{{.Path}}{{end}}' ./... | sort -u)
+  while read -r m have; do
+    want="${ours[$m]:-}"
+    [[ -n "$want" && "$want" != "$have" && -n "${used[$m]:-}" && -n "${ours_used[$m]:-}" ]] || continue
+    say "shared dependency $m: the binaries need $have, this repository has $want (its packages compile twice)"
+  done < <(cd "$mod" && GOWORK=off "$GO" list -m -f '{{.Path}} {{.Version}}' all)
+  say "wrapper module regenerated for kube $kube_version, etcd $etcd_version, kwok $kwok_version"
 }
 
 case "${1:-}" in

@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -62,81 +63,118 @@ var (
 	errZtunnelTarget = fmt.Errorf("%w: ztunnel line of a target other than %q", ErrNotAccessLog, ztunnelAccessTarget)
 )
 
-// ParseZtunnel parses one line of ztunnel's log in its default ("plain") format,
-// which istio/ztunnel src/telemetry.rs (IstioFormat) writes as
+// ParseZtunnel parses one line of ztunnel's log, in either of the formats
+// istio/ztunnel src/telemetry.rs writes (fmt_layer: LOG_FORMAT=json selects
+// IstioJsonFormat, anything else IstioFormat):
 //
-//	<RFC 3339 time>\t<level>\t<target>\t<message>\t<key>=<value> <key>=<value> ...
+//   - plain, the default:
+//     <RFC 3339 time>\t<level>\t<target>\t<message>\t<key>=<value> <key>=<value> ...
+//     where a value is written with Rust's Debug formatting: strings quoted with
+//     escapes ("sleep-7f8d"), addresses and numbers bare (10.244.0.9:58866, 84).
+//     Releases before 1.23 printed some strings bare too; both are accepted.
+//   - JSON: one object per line, {"level":"info","time":"<RFC 3339>",
+//     "scope":"<target>","message":"…","src.addr":"…",…,"bytes_sent":84,…}, the
+//     same fields under the same names, numbers as JSON numbers, then one
+//     object per enclosing span under the span's name (access events have none:
+//     they are logged with `parent: None`, src/proxy/metrics.rs).
 //
-// where a value is written with Rust's Debug formatting: strings quoted with
-// escapes ("sleep-7f8d"), addresses and numbers bare (10.244.0.9:58866, 84).
-// Releases before 1.23 printed some strings bare too; both are accepted. A line of
-// another target (ztunnel's own messages: xds, dns, state…) is ErrNotAccessLog; an
-// access line that cannot be read is ErrMalformed. The JSON format
-// (LOG_FORMAT=json) is not read: the cluster tier installs ztunnel with the plain
-// one (the chart's default, logAsJson: false in manifests/charts/ztunnel/values.yaml).
+// A line of another target (ztunnel's own messages: xds, dns, state…) is
+// ErrNotAccessLog; an access line that cannot be read is ErrMalformed. The
+// cluster tier installs ztunnel with the plain format (the chart's default,
+// logAsJson: false in manifests/charts/ztunnel/values.yaml); a mesh it did not
+// install may log JSON, and both are read.
 func ParseZtunnel(line string) (ZtunnelEntry, error) {
 	line = strings.TrimRight(line, "\r\n")
 	line = stripZtunnelKubectlTimestamp(strings.TrimSpace(line))
+	if strings.HasPrefix(line, "{") {
+		return parseZtunnelJSON(line)
+	}
 	parts := strings.SplitN(line, "\t", 5)
 	if len(parts) < 4 {
 		return ZtunnelEntry{}, errZtunnelShape
 	}
-	t, err := time.Parse(time.RFC3339Nano, parts[0])
-	if err != nil {
-		return ZtunnelEntry{}, errZtunnelShape
-	}
-	if parts[2] != ztunnelAccessTarget {
-		return ZtunnelEntry{}, errZtunnelTarget
-	}
-	e := ZtunnelEntry{Time: t, Level: parts[1], Message: parts[3]}
-	if !strings.HasPrefix(e.Message, "connection ") {
-		return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel access message %q is none of connection complete/opened/failed", ErrMalformed, e.Message)
-	}
-	if len(parts) < 5 {
-		return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel access line without fields", ErrMalformed)
-	}
-	fields, err := ztunnelFields(parts[4])
+	e, err := ztunnelHead(parts[0], parts[1], parts[2], parts[3])
 	if err != nil {
 		return ZtunnelEntry{}, err
 	}
-	for k, v := range fields {
+	var fields map[string]string
+	if len(parts) == 5 {
+		if fields, err = ztunnelFields(parts[4]); err != nil {
+			return ZtunnelEntry{}, err
+		}
+	}
+	return e.fill(fields)
+}
+
+// parseZtunnelJSON reads a line of IstioJsonFormat. Strings stay as they are,
+// numbers keep their digits (bytes_sent), and the span objects, which access
+// events do not have, are skipped.
+func parseZtunnelJSON(line string) (ZtunnelEntry, error) {
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel JSON line: %v", ErrNotAccessLog, err)
+	}
+	head := map[string]string{}
+	fields := map[string]string{}
+	for k, v := range raw {
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case json.Number:
+			s = v.String()
+		default:
+			continue
+		}
 		switch k {
-		case "src.addr":
-			e.SrcAddr = v
-		case "src.workload":
-			e.SrcWorkload = v
-		case "src.namespace":
-			e.SrcNamespace = v
-		case "src.identity":
-			e.SrcIdentity = v
-		case "dst.addr":
-			e.DstAddr = v
-		case "dst.hbone_addr":
-			e.DstHboneAddr = v
-		case "dst.service":
-			e.DstService = v
-		case "dst.workload":
-			e.DstWorkload = v
-		case "dst.namespace":
-			e.DstNamespace = v
-		case "dst.identity":
-			e.DstIdentity = v
-		case "direction":
-			e.Direction = v
-		case "bytes_sent", "bytes_recv":
+		case "time", "level", "scope", "message":
+			head[k] = s
+		default:
+			fields[k] = s
+		}
+	}
+	e, err := ztunnelHead(head["time"], head["level"], head["scope"], head["message"])
+	if err != nil {
+		return ZtunnelEntry{}, err
+	}
+	return e.fill(fields)
+}
+
+// ztunnelHead reads what precedes the fields in either format, and tells an
+// access line from ztunnel's other lines before any field is read.
+func ztunnelHead(at, level, target, message string) (ZtunnelEntry, error) {
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return ZtunnelEntry{}, errZtunnelShape
+	}
+	if target != ztunnelAccessTarget {
+		return ZtunnelEntry{}, errZtunnelTarget
+	}
+	e := ZtunnelEntry{Time: t, Level: level, Message: message}
+	if !strings.HasPrefix(e.Message, "connection ") {
+		return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel access message %q is none of connection complete/opened/failed", ErrMalformed, e.Message)
+	}
+	return e, nil
+}
+
+// fill sets the entry's fields from the line's, whichever the format.
+func (e ZtunnelEntry) fill(fields map[string]string) (ZtunnelEntry, error) {
+	if len(fields) == 0 {
+		return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel access line without fields", ErrMalformed)
+	}
+	for k, v := range fields {
+		if f, ok := ztunnelStrings[k]; ok {
+			*f(&e) = v
+			continue
+		}
+		if f, ok := ztunnelCounts[k]; ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return ZtunnelEntry{}, fmt.Errorf("%w: ztunnel %s=%q is not a number", ErrMalformed, k, v)
 			}
-			if k == "bytes_sent" {
-				e.BytesSent = n
-			} else {
-				e.BytesRecv = n
-			}
-		case "duration":
-			e.Duration = v
-		case "error":
-			e.Error = v
+			*f(&e) = n
 		}
 		// Other fields (src.cluster, dst.cluster, and whatever a later ztunnel
 		// adds) are read and dropped: an unknown field must not break a parse.
@@ -146,6 +184,30 @@ func ParseZtunnel(line string) (ZtunnelEntry, error) {
 	}
 	return e, nil
 }
+
+// ztunnelStrings and ztunnelCounts map the field names ztunnel's access events
+// carry (istio/ztunnel src/proxy/metrics.rs) to the entry's fields.
+var (
+	ztunnelStrings = map[string]func(*ZtunnelEntry) *string{
+		"src.addr":       func(e *ZtunnelEntry) *string { return &e.SrcAddr },
+		"src.workload":   func(e *ZtunnelEntry) *string { return &e.SrcWorkload },
+		"src.namespace":  func(e *ZtunnelEntry) *string { return &e.SrcNamespace },
+		"src.identity":   func(e *ZtunnelEntry) *string { return &e.SrcIdentity },
+		"dst.addr":       func(e *ZtunnelEntry) *string { return &e.DstAddr },
+		"dst.hbone_addr": func(e *ZtunnelEntry) *string { return &e.DstHboneAddr },
+		"dst.service":    func(e *ZtunnelEntry) *string { return &e.DstService },
+		"dst.workload":   func(e *ZtunnelEntry) *string { return &e.DstWorkload },
+		"dst.namespace":  func(e *ZtunnelEntry) *string { return &e.DstNamespace },
+		"dst.identity":   func(e *ZtunnelEntry) *string { return &e.DstIdentity },
+		"direction":      func(e *ZtunnelEntry) *string { return &e.Direction },
+		"duration":       func(e *ZtunnelEntry) *string { return &e.Duration },
+		"error":          func(e *ZtunnelEntry) *string { return &e.Error },
+	}
+	ztunnelCounts = map[string]func(*ZtunnelEntry) *int64{
+		"bytes_sent": func(e *ZtunnelEntry) *int64 { return &e.BytesSent },
+		"bytes_recv": func(e *ZtunnelEntry) *int64 { return &e.BytesRecv },
+	}
+)
 
 // ztunnelFields reads `key=value key="quoted value" ...`.
 func ztunnelFields(s string) (map[string]string, error) {

@@ -81,6 +81,38 @@ var realZtunnelLines = []struct {
 			Direction:   "outbound", BytesSent: 84, BytesRecv: 158, Duration: "118ms",
 		},
 	},
+	{
+		// LOG_FORMAT=json (istio/ztunnel src/telemetry.rs, IstioJsonFormat: level,
+		// time, scope, message, then the event's fields, numbers as numbers).
+		// A line recorded from ztunnel and kept, verbatim, in a comment of
+		// kubewarden/network-enforcer internal/scraper/ztunnel_lua_test.go
+		// ("learn_outbound").
+		name: "JSON: outbound HBONE with mutual TLS (kubewarden/network-enforcer)",
+		line: `{"level":"info","time":"2026-08-10T08:19:58.950669Z","scope":"access","message":"connection complete","src.addr":"10.244.0.6:57866","src.workload":"http-client-7fc85576c4-h95l5","src.namespace":"default","src.identity":"spiffe://cluster.local/ns/default/sa/http-client-sa","dst.addr":"10.244.0.7:15008","dst.hbone_addr":"10.244.0.7:18080","dst.service":"http-service.default.svc.cluster.local","dst.workload":"http-server-7bbf596dd9-4rgdc","dst.namespace":"default","dst.identity":"spiffe://cluster.local/ns/default/sa/http-server-sa","direction":"outbound","bytes_sent":16,"bytes_recv":16,"duration":"1006ms"}`,
+		want: ZtunnelEntry{
+			Time: ts("2026-08-10T08:19:58.950669Z"), Level: "info", Message: "connection complete",
+			SrcAddr: "10.244.0.6:57866", SrcWorkload: "http-client-7fc85576c4-h95l5", SrcNamespace: "default",
+			SrcIdentity: "spiffe://cluster.local/ns/default/sa/http-client-sa",
+			DstAddr:     "10.244.0.7:15008", DstHboneAddr: "10.244.0.7:18080", DstService: "http-service.default.svc.cluster.local",
+			DstWorkload: "http-server-7bbf596dd9-4rgdc", DstNamespace: "default",
+			DstIdentity: "spiffe://cluster.local/ns/default/sa/http-server-sa",
+			Direction:   "outbound", BytesSent: 16, BytesRecv: 16, Duration: "1006ms",
+		},
+	},
+	{
+		// The same source, the destination's ztunnel for that connection ("learn_inbound").
+		name: "JSON: inbound (kubewarden/network-enforcer)",
+		line: `{"level":"info","time":"2026-08-10T08:19:58.949999Z","scope":"access","message":"connection complete","src.addr":"10.244.0.6:59470","src.workload":"http-client-7fc85576c4-h95l5","src.namespace":"default","src.identity":"spiffe://cluster.local/ns/default/sa/http-client-sa","dst.addr":"10.244.0.7:15008","dst.hbone_addr":"10.244.0.7:18080","dst.service":"http-service.default.svc.cluster.local","dst.workload":"http-server-7bbf596dd9-4rgdc","dst.namespace":"default","dst.identity":"spiffe://cluster.local/ns/default/sa/http-server-sa","direction":"inbound","bytes_sent":16,"bytes_recv":16,"duration":"1004ms"}`,
+		want: ZtunnelEntry{
+			Time: ts("2026-08-10T08:19:58.949999Z"), Level: "info", Message: "connection complete",
+			SrcAddr: "10.244.0.6:59470", SrcWorkload: "http-client-7fc85576c4-h95l5", SrcNamespace: "default",
+			SrcIdentity: "spiffe://cluster.local/ns/default/sa/http-client-sa",
+			DstAddr:     "10.244.0.7:15008", DstHboneAddr: "10.244.0.7:18080", DstService: "http-service.default.svc.cluster.local",
+			DstWorkload: "http-server-7bbf596dd9-4rgdc", DstNamespace: "default",
+			DstIdentity: "spiffe://cluster.local/ns/default/sa/http-server-sa",
+			Direction:   "inbound", BytesSent: 16, BytesRecv: 16, Duration: "1004ms",
+		},
+	},
 }
 
 func TestParseZtunnelRealLines(t *testing.T) {
@@ -109,6 +141,12 @@ func TestParseZtunnelNotAccess(t *testing.T) {
 		// a DNS line of the same public source as the passthrough line.
 		"2026-08-19T22:32:58.367675Z\tdebug\tdns\tsrc.workload=\"ztunnel-diag-1787178776283731000-0\" src.namespace=\"ztunnel-diag\" query=\"A\" domain=\"kubernetes.default.svc.cluster.local.\" result=\"success\" endpoints=1",
 		"2026-08-19T21:13:40.121023Z\twarn\tstate\ttimed out waiting for workload",
+		// A JSON line of another scope, recorded from ztunnel (kubewarden/
+		// network-enforcer internal/scraper/ztunnel_lua_test.go), and JSON
+		// that is not ztunnel's.
+		`{"level":"info","time":"2026-08-11T10:45:04.121633Z","scope":"ztunnel::state","message":"dry-run: deny policy match","policy":"default/deny-http-server-monitor","proxy":{"wl":"default/http-server-7bbf596dd9-8gs65"},"inbound":{"id":"4703222e84d01205aa1511f86681682f","peer":"10.244.0.9:46266"}}`,
+		`{"start_time":"2024-01-01T00:00:00.000Z","method":"GET"}`,
+		`{not json`,
 		// An Envoy access line is not a ztunnel line.
 		`[2024-01-01T00:00:00.000Z] "GET /ip HTTP/1.1" 200 - via_upstream - "-" 0 33 5 4 "-" "curl/8.16.0" "id" "httpbin.org" "1.2.3.4:80" outbound|80||httpbin.org 10.0.0.1:4 1.2.3.4:80 10.0.0.1:3 - default`,
 	} {
@@ -120,16 +158,41 @@ func TestParseZtunnelNotAccess(t *testing.T) {
 
 func TestParseZtunnelMalformed(t *testing.T) {
 	for name, line := range map[string]string{
-		"unterminated quote": "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6 src.workload=\"abc",
-		"bytes not a number": "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6 bytes_sent=x",
-		"no dst.addr":        "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5",
-		"no fields":          "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete",
-		"other message":      "2024-08-21T15:32:05.754291Z\tinfo\taccess\tsomething else\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6",
-		"key without value":  "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr",
+		"unterminated quote":  "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6 src.workload=\"abc",
+		"bytes not a number":  "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6 bytes_sent=x",
+		"no dst.addr":         "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5",
+		"no fields":           "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete",
+		"other message":       "2024-08-21T15:32:05.754291Z\tinfo\taccess\tsomething else\tsrc.addr=1.2.3.4:5 dst.addr=1.2.3.4:6",
+		"key without value":   "2024-08-21T15:32:05.754291Z\tinfo\taccess\tconnection complete\tsrc.addr=1.2.3.4:5 dst.addr",
+		"JSON bytes a string": `{"level":"info","time":"2024-08-21T15:32:05.754291Z","scope":"access","message":"connection complete","src.addr":"1.2.3.4:5","dst.addr":"1.2.3.4:6","bytes_sent":"x"}`,
+		"JSON no dst.addr":    `{"level":"info","time":"2024-08-21T15:32:05.754291Z","scope":"access","message":"connection complete","src.addr":"1.2.3.4:5"}`,
 	} {
 		if _, err := ParseZtunnel(line); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: ParseZtunnel = %v, want ErrMalformed", name, err)
 		}
+	}
+}
+
+// The two formats of one connection read the same. The JSON line is the
+// plain "inbound denied by policy" line above written as IstioJsonFormat
+// would write the same event (src/telemetry.rs: level, time, scope, message,
+// then the fields in order; strings as JSON strings, the byte counts as
+// numbers): constructed from ztunnel's code, not recorded.
+func TestParseZtunnelFormatsAgree(t *testing.T) {
+	var plain struct {
+		name string
+		line string
+		want ZtunnelEntry
+	}
+	for _, l := range realZtunnelLines {
+		if l.name == "inbound denied by policy" {
+			plain = l
+		}
+	}
+	jsonLine := `{"level":"error","time":"2026-10-09T11:39:41.876395Z","scope":"access","message":"connection complete","src.addr":"10.244.0.14:58564","src.workload":"shuttle-7b5db664c-hmlqb","src.namespace":"starfleet","src.identity":"spiffe://cluster.local/ns/starfleet/sa/shuttle","dst.addr":"10.244.0.8:15008","dst.hbone_addr":"10.244.0.8:9080","dst.service":"cargo.starfleet.svc.cluster.local","dst.workload":"cargo-v1-6f787f8bd5-h2bpn","dst.namespace":"starfleet","dst.identity":"spiffe://cluster.local/ns/starfleet/sa/starfleet-cargo","direction":"inbound","bytes_sent":0,"bytes_recv":0,"duration":"0ms","error":"connection closed due to policy rejection: allow policies exist, but none allowed"}`
+	got, err := ParseZtunnel(jsonLine)
+	if err != nil || !reflect.DeepEqual(got, plain.want) {
+		t.Errorf("JSON form of %q:\n got %+v, %v\nwant %+v", plain.name, got, err, plain.want)
 	}
 }
 

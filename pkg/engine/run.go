@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/egress-conformance/egress-conformance/pkg/ambient"
@@ -37,7 +38,8 @@ type Ops interface {
 	// WorkloadLog reads a workload's own log file until it holds the
 	// client's line (expect.WorkloadLogCheck) or a bound passes, and judges it.
 	WorkloadLog(ctx context.Context, pod deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check
-	// CAConfigMap gives a namespace the hermetic stand-in's CA.
+	// CAConfigMap gives a namespace the hermetic stand-in's CA, or returns
+	// ErrNoNamespace while the namespace does not exist.
 	CAConfigMap(ctx context.Context, namespace string) error
 	// Act does one action of a step.
 	Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) error
@@ -77,8 +79,14 @@ func (r *ScenarioRun) say(line string) {
 	}
 }
 
+// ErrNoNamespace: the namespace a CA ConfigMap is for does not exist (yet).
+var ErrNoNamespace = errors.New("namespace does not exist yet")
+
 // SetUp creates every client namespace with its Sidecar and client, then the
-// stand-in's CA ConfigMaps, as the plan lists them.
+// stand-in's CA ConfigMaps, as the plan lists them. A CA namespace the
+// scenario's own bundle creates (istio.io's ambient egress task puts its
+// DestinationRule in istio-egress, which its first step creates) gets its
+// ConfigMap after the step that creates it (ensureCA).
 func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
 	for _, n := range r.Plan.Namespaces {
 		r.say(n.Line())
@@ -112,8 +120,17 @@ func (r *ScenarioRun) SetUp(ctx context.Context, ops Ops) error {
 		return err
 	}
 	for _, ns := range r.Plan.CANamespaces {
-		r.say("CA ConfigMap: " + ns)
-		if err := ops.CAConfigMap(ctx, ns); err != nil {
+		r.say(plan.CALine(ns))
+	}
+	return r.ensureCA(ctx, ops)
+}
+
+// ensureCA gives every CA namespace that exists the stand-in's CA ConfigMap:
+// before the first step, and again after each step's changes, since a step
+// may create the namespace (or delete and create it again).
+func (r *ScenarioRun) ensureCA(ctx context.Context, ops Ops) error {
+	for _, ns := range r.Plan.CANamespaces {
+		if err := ops.CAConfigMap(ctx, ns); err != nil && !errors.Is(err, ErrNoNamespace) {
 			return fmt.Errorf("the stand-in's CA in %s: %w", ns, err)
 		}
 	}
@@ -135,6 +152,11 @@ func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (run
 			return runner.Outcome{}, err
 		}
 		if err := ops.Act(ctx, sp, a); err != nil {
+			return runner.Outcome{}, err
+		}
+	}
+	if len(st.Actions) > 0 {
+		if err := r.ensureCA(ctx, ops); err != nil {
 			return runner.Outcome{}, err
 		}
 	}
@@ -354,7 +376,13 @@ func (k Kube) CAConfigMap(ctx context.Context, namespace string) error {
 	if k.Standin == nil {
 		return errors.New("no hermetic stand-in in this run")
 	}
-	return ApplyRunConfigMap(ctx, k.Kube, k.Standin.CAConfigMap(namespace), k.RunID)
+	err := ApplyRunConfigMap(ctx, k.Kube, k.Standin.CAConfigMap(namespace), k.RunID)
+	if apierrors.IsNotFound(err) {
+		// Creating an object in a namespace that does not exist is NotFound
+		// (the API server's NamespaceLifecycle admission).
+		return fmt.Errorf("%w: %v", ErrNoNamespace, err)
+	}
+	return err
 }
 
 func (k Kube) Act(ctx context.Context, sp *plan.ScenarioPlan, a plan.Action) error {

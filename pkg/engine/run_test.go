@@ -21,6 +21,9 @@ import (
 type recorder struct {
 	did  []string
 	fail map[string]bool // step names whose probe fails
+	// missing are namespaces that do not exist until a step applies their
+	// Namespace object (CAConfigMap answers ErrNoNamespace for them).
+	missing map[string]bool
 }
 
 func (r *recorder) Namespace(_ context.Context, n plan.Namespace) error {
@@ -45,12 +48,22 @@ func (r *recorder) WorkloadLog(_ context.Context, pod deploy.ClientPod, exp *sce
 	return expect.WorkloadLogCheck(exp, clientIP, line, nil)
 }
 func (r *recorder) CAConfigMap(_ context.Context, ns string) error {
+	if r.missing[ns] {
+		return ErrNoNamespace
+	}
 	r.did = append(r.did, "CA "+ns)
 	return nil
 }
 func (r *recorder) Act(_ context.Context, _ *plan.ScenarioPlan, a plan.Action) error {
 	for _, l := range a.Lines() {
 		r.did = append(r.did, l+":")
+	}
+	if a.Kind == plan.ActionApply {
+		for _, o := range a.Objects {
+			if o.Kind == "Namespace" {
+				delete(r.missing, o.Name)
+			}
+		}
 	}
 	return nil
 }
@@ -106,7 +119,7 @@ func TestRunExecutesThePrintedPlan(t *testing.T) {
 	t.Chdir(root) // the fixtures are found from the working directory, as in the suite
 	for _, external := range []string{"internet", "cluster"} {
 		t.Run(external, func(t *testing.T) {
-			prep := prepared(t, root, filepath.Join(root, "scenarios"), external)
+			prep := prepare(t, root, filepath.Join(root, "scenarios"), external)
 			var b strings.Builder
 			if err := prep.Plan.Render(&b, func() string { return testID }); err != nil {
 				t.Fatal(err)
@@ -188,8 +201,8 @@ func TestStagesWithoutHandler(t *testing.T) {
 	}
 }
 
-// prepared is the run prepared for the scenarios under dir, as the suite prepares it.
-func prepared(t *testing.T, root, dir, external string) Prepared {
+// prepare plans the scenarios under dir as a run with EXTERNAL=external would.
+func prepare(t *testing.T, root, dir, external string) Prepared {
 	t.Helper()
 	cfg := settings.Run{Root: root, Scenarios: dir, RunID: "run-1", External: external, Timeouts: runner.DefaultTimeouts()}
 	all, err := cfg.LoadScenarios()
@@ -239,7 +252,7 @@ func TestRunSubstitutesRunTimeValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(root)
-	prep := prepared(t, root, filepath.Join(root, "scenarios", "http-proxy"), "internet")
+	prep := prepare(t, root, filepath.Join(root, "scenarios", "http-proxy"), "internet")
 	sp := prep.Plan.Scenarios[0]
 	var b strings.Builder
 	if err := prep.Plan.RenderScenarios(&b, func() string { return testID }); err != nil {
@@ -299,5 +312,55 @@ func TestRunSubstitutesRunTimeValues(t *testing.T) {
 	}
 	if sp.Scenario.Steps[2].Request.Proxy != "http://10.244.9.10:3128" {
 		t.Error("the run changed the plan it was given")
+	}
+}
+
+// A DestinationRule that originates TLS in a namespace the scenario's own
+// bundle creates (istio.io's ambient egress task: istio-egress) gets the
+// stand-in's CA once its first step has created the namespace, before the
+// probe of the step that applies the rule; SetUp does not fail on it.
+func TestCAAfterTheBundleCreatesItsNamespace(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	prep := prepare(t, root, filepath.Join(root, "scenarios", "ambient-egress-waypoint"), "cluster")
+	sp := prep.Plan.Scenarios[0]
+	if strings.Join(sp.CANamespaces, ",") != "istio-egress" {
+		t.Fatalf("CA namespaces %v, want istio-egress (the DestinationRule's)", sp.CANamespaces)
+	}
+	var b strings.Builder
+	if err := prep.Plan.Render(&b, func() string { return testID }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\n"+plan.CALine("istio-egress")+"\n") {
+		t.Errorf("the plan does not print %q", plan.CALine("istio-egress"))
+	}
+	rec := &recorder{missing: map[string]bool{"istio-egress": true}}
+	r := NewScenarioRun(sp)
+	ctx := context.Background()
+	if err := r.SetUp(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sp.Steps {
+		if _, err := r.Step(ctx, rec, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, tls := -1, -1
+	for i, l := range rec.did {
+		switch {
+		case l == "CA istio-egress" && first < 0:
+			first = i
+		case strings.HasPrefix(l, "probe: ") && strings.Contains(l, "/get") && tls < 0 && first >= 0:
+			tls = i
+		}
+	}
+	if first < 0 || !strings.Contains(strings.Join(rec.did[:first], "\n"), "Namespace egress-ambient-egress-waypoint/istio-egress") {
+		t.Errorf("the CA ConfigMap is not created right after the namespace:\n%s", strings.Join(rec.did, "\n"))
+	}
+	if tls < 0 {
+		t.Errorf("no probe after the CA ConfigMap:\n%s", strings.Join(rec.did, "\n"))
 	}
 }

@@ -64,14 +64,7 @@ func classifyAmbient(ev Evidence) (scenario.Route, string) {
 		return "", fmt.Sprintf("ztunnel tunnelled the connection to %s (HBONE target %s, %s) but no waypoint line carries request id %s: route unknown",
 			zt.DstAddr, zt.DstHboneAddr, orDash(zt.DstIdentity), ev.RequestID)
 	}
-	why := "no ztunnel line for the client's connection and no waypoint or gateway line"
-	if ev.RequestID != "" {
-		why += " for request id " + ev.RequestID
-	}
-	if !ev.LogsObserved {
-		why += " (logs were not read)"
-	}
-	return "", why + ": route unknown"
+	return unknownRoute(ev, "no ztunnel line for the client's connection and no waypoint or gateway line", "logs")
 }
 
 // ztunnelLog checks expect.ztunnelLog: ztunnel's line is never observable
@@ -84,13 +77,23 @@ func (e *evaluator) ztunnelLog(z *scenario.ZtunnelLogExpect) {
 	ev := e.ev
 	line := "ztunnel: " + ztunnelLineOr(ev)
 	notOffline := notObservableOffline + ": ztunnel's L4 path (HBONE, passthrough, identities) is not simulated"
-	if z.Absent {
-		c := Check{Field: field, Want: scenario.AbsentValue, Evidence: line}
+	// unseen settles c when ztunnel's line cannot be looked at: offline, or
+	// its log was not read.
+	unseen := func(c *Check) bool {
 		switch {
 		case e.offline():
 			c.Outcome, c.Got, c.Why = NotObservable, "-", notOffline
 		case !ev.LogsObserved:
 			c.Outcome, c.Got, c.Why = Fail, "not read", logsNotRead
+		default:
+			return false
+		}
+		return true
+	}
+	if z.Absent {
+		c := Check{Field: field, Want: scenario.AbsentValue, Evidence: line}
+		switch {
+		case unseen(&c):
 		case ev.Ztunnel == nil:
 			c.Outcome, c.Got, c.Why = Pass, "absent", "no outbound line from the client's address in ztunnel's log"
 		default:
@@ -130,10 +133,7 @@ func (e *evaluator) ztunnelLog(z *scenario.ZtunnelLogExpect) {
 			c.Field += "." + f.name
 		}
 		switch {
-		case e.offline():
-			c.Outcome, c.Got, c.Why = NotObservable, "-", notOffline
-		case !ev.LogsObserved:
-			c.Outcome, c.Got, c.Why = Fail, "not read", logsNotRead
+		case unseen(&c):
 		case ev.Ztunnel == nil:
 			c.Outcome, c.Got, c.Why = Fail, "no line", "no outbound line from the client's address in ztunnel's log"
 		case f.got == nil:

@@ -101,12 +101,18 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		}
 		return scenario.RouteDirect, why
 	}
-	why := "no client sidecar line and no egress gateway line"
+	return unknownRoute(ev, "no client sidecar line and no egress gateway line", "access logs")
+}
+
+// unknownRoute is the route no line decides: why names the lines that were
+// missing, for the probe's request id, and says when the logs (which) were not
+// read at all.
+func unknownRoute(ev Evidence, why, logs string) (scenario.Route, string) {
 	if ev.RequestID != "" {
 		why += " for request id " + ev.RequestID
 	}
 	if !ev.LogsObserved {
-		why += " (access logs were not read)"
+		why += " (" + logs + " were not read)"
 	}
 	return "", why + ": route unknown"
 }

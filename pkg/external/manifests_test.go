@@ -65,7 +65,7 @@ func TestManifestsHTTPOnly(t *testing.T) {
 		`"$http_x_forwarded_for, $remote_addr";`,
 		"location = /ip {",
 		`return 200 '{\n  "origin": "$standin_origin"\n}\n';`,
-		"location = /get {", "location = /headers {", "location = /status/418 {",
+		"location = /get {", "location = /headers {", "location = /post {", "location = /status/418 {",
 		"listen 8080;",
 	} {
 		if !strings.Contains(conf, want) {

@@ -177,6 +177,15 @@ func renderNginxConf(p nginxParams) string {
 	w("            default_type application/json;")
 	w(`            return 200 '{\n  "args": {}, \n  "headers": {\n    $standin_h_accept"Host": "$standin_host"$standin_h_user_agent$standin_h_xff$standin_h_request_id\n  }, \n  "origin": "$standin_origin", \n  "url": "$standin_url"\n}\n';`)
 	w("        }")
+	// httpbin's /post echoes a POST and refuses other methods with 405 (its
+	// route is methods=["POST"]); the ambient catalog POSTs to it.
+	w("        location = /post {")
+	w("            default_type application/json;")
+	w("            if ($request_method != POST) {")
+	w("                return 405 '';")
+	w("            }")
+	w(`            return 200 '{\n  "args": {}, \n  "data": "", \n  "headers": {\n    $standin_h_accept"Host": "$standin_host"$standin_h_user_agent$standin_h_xff$standin_h_request_id\n  }, \n  "origin": "$standin_origin", \n  "url": "$standin_url"\n}\n';`)
+	w("        }")
 	for _, code := range StatusCodes {
 		w("        location = /status/%d {", code)
 		w(`            default_type "text/html; charset=utf-8";`)

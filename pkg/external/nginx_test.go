@@ -129,9 +129,9 @@ func TestNginxAnswersLikeHTTPBin(t *testing.T) {
 	waitListening(t, ctx, httpsAddr)
 
 	plain := &http.Client{Timeout: 5 * time.Second}
-	get := func(c *http.Client, url string, hdr map[string]string) (*http.Response, []byte) {
+	send := func(c *http.Client, method, url string, hdr map[string]string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, method, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestNginxAnswersLikeHTTPBin(t *testing.T) {
 		}
 		resp, err := c.Do(req)
 		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
+			t.Fatalf("%s %s: %v", method, url, err)
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
@@ -149,6 +149,10 @@ func TestNginxAnswersLikeHTTPBin(t *testing.T) {
 			t.Fatal(err)
 		}
 		return resp, body
+	}
+	get := func(c *http.Client, url string, hdr map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		return send(c, http.MethodGet, url, hdr)
 	}
 	base := "http://" + httpAddr
 
@@ -249,6 +253,21 @@ func TestNginxAnswersLikeHTTPBin(t *testing.T) {
 		}
 		if chain := mustChain(t, "/get", body); chain.Hops() != 2 {
 			t.Errorf("chain %s", chain)
+		}
+	})
+
+	// httpbin.org's /post answers a POST with 200 and anything else with 405.
+	t.Run("post", func(t *testing.T) {
+		resp, body := send(plain, http.MethodPost, base+"/post", nil)
+		var doc struct {
+			Origin string `json:"origin"`
+			URL    string `json:"url"`
+		}
+		if err := json.Unmarshal(body, &doc); resp.StatusCode != 200 || err != nil || doc.URL != "http://httpbin.org/post" || doc.Origin != "127.0.0.1" {
+			t.Errorf("POST /post: %d %v %+v: %s", resp.StatusCode, err, doc, body)
+		}
+		if resp, _ := get(plain, base+"/post", nil); resp.StatusCode != 405 {
+			t.Errorf("GET /post answered %d, want 405", resp.StatusCode)
 		}
 	})
 

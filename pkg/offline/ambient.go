@@ -49,6 +49,8 @@ import (
 	"istio.io/istio/pkg/config/schema/gvk"
 	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/test"
+	"istio.io/istio/pkg/workloadapi"
+	"istio.io/istio/pkg/workloadapi/security"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -321,12 +323,50 @@ func ambientCluster(b scenario.Bundle, namespace string) (*ambientStep, string, 
 	if err != nil {
 		return nil, "", err
 	}
+	policies, err := securityObjects(b, namespace)
+	if err != nil {
+		return nil, "", err
+	}
+	kube += policies
 	wps := waypointsFor(b, namespace)
 	extra, err := renderWaypoints(b, namespace, wps)
 	if err != nil {
 		return nil, "", err
 	}
 	return &ambientStep{bundle: b, waypoints: wps}, kube + extra, nil
+}
+
+// securityObjects renders the bundle's AuthorizationPolicies and
+// PeerAuthentications for the fake API server. An ambient istiod reads them
+// from the API server (informers in pilot/pkg/serviceregistry/ambient/
+// ambientindex.go), not from its config store, and turns them into the
+// policies it sends ztunnel; without them the ambient index holds none, as a
+// cluster never would. Istio's CRDs serve every version with conversion None,
+// and the index watches v1 (gvr.AuthorizationPolicy, gvr.PeerAuthentication),
+// so an object written at v1beta1 reaches the client at v1, as the API server
+// would serve it.
+func securityObjects(b scenario.Bundle, namespace string) (string, error) {
+	var out strings.Builder
+	for _, o := range b {
+		if o.Kind != "AuthorizationPolicy" && o.Kind != "PeerAuthentication" || !strings.HasPrefix(o.APIVersion, "security.istio.io/") {
+			continue
+		}
+		var m map[string]any
+		if err := kubeyaml.Unmarshal(o.YAML, &m); err != nil {
+			return "", fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		m["apiVersion"] = "security.istio.io/v1"
+		y, err := kubeyaml.Marshal(m)
+		if err != nil {
+			return "", fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		if y, err = asServed(y, placed("", o, namespace)); err != nil {
+			return "", fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		out.WriteString("\n---\n")
+		out.Write(y)
+	}
+	return out.String(), nil
 }
 
 // bundleServiceEntry is a ServiceEntry of the bundle, whatever its API version.
@@ -370,21 +410,43 @@ func serviceEntryNamespaces(b scenario.Bundle, namespace, host string) []string 
 	return out
 }
 
+// ambientService is the service istiod's ambient index holds for host, keyed
+// by the namespace of a bundle ServiceEntry that names it; nil when none.
+func ambientService(fake *xds.FakeDiscoveryServer, b scenario.Bundle, namespace, host string) *model.ServiceInfo {
+	for _, ns := range serviceEntryNamespaces(b, namespace, host) {
+		if info := fake.Env().AmbientIndexes.ServiceInfo(ns + "/" + host); info != nil {
+			return info
+		}
+	}
+	return nil
+}
+
 // walkAmbient decides the path of an ambient client's request: istiod's
 // ambient index says whether the destination service uses a waypoint, and the
-// waypoint's generated configuration is simulated for the request.
+// waypoint's generated configuration is simulated for the request. The path
+// then says which L4 policies istiod sends ztunnel for the destination, and
+// whether any ztunnel can enforce them (ztunnelAuthorization).
 func walkAmbient(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scenario.Bundle, wps []waypointDeployment, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
+	path, err := walkAmbientHops(fake, s, b, wps, req, call, opts)
+	if err != nil {
+		return path, err
+	}
+	if svc := ambientService(fake, b, s.Namespace(), urlHost(req.URL)); svc != nil {
+		if note := ztunnelAuthorization(fake, svc); note != "" {
+			path.Why += "; " + note
+		}
+	}
+	return path, nil
+}
+
+// walkAmbientHops is walkAmbient's path: ztunnel's choice from the ambient
+// index, then the waypoint's hop.
+func walkAmbientHops(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scenario.Bundle, wps []waypointDeployment, req scenario.Request, call simulation.Call, opts ProxyOptions) (Path, error) {
 	from := s.ClientFor(req)
 	host := urlHost(req.URL)
 	path := Path{Sidecar: Hop{Proxy: "client ztunnel (not simulated)", Call: describe(call.FillDefaults())}}
 
-	var svc *model.ServiceInfo
-	for _, ns := range serviceEntryNamespaces(b, s.Namespace(), host) {
-		if info := fake.Env().AmbientIndexes.ServiceInfo(ns + "/" + host); info != nil {
-			svc = info
-			break
-		}
-	}
+	svc := ambientService(fake, b, s.Namespace(), host)
 	if svc == nil {
 		path.Route = scenario.RouteDirect
 		path.Why = fmt.Sprintf("istiod's ambient index holds no service for %s, so ztunnel knows no waypoint for it and connects straight out", host)
@@ -480,6 +542,7 @@ func walkAmbient(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scenario
 	}
 	if c := findCluster(sim, hop.Cluster); c != nil {
 		hop.UpstreamTLS, _ = upstreamTLS(unwrapInternalUpstream(c))
+		hop.UpstreamCA = upstreamCA(unwrapInternalUpstream(c))
 	}
 	path.Waypoint = &hop
 	if path.NotObservable == "" {
@@ -524,6 +587,76 @@ func walkAmbient(fake *xds.FakeDiscoveryServer, s *scenario.Scenario, b scenario
 		path.Problems = append(path.Problems, hop.Proxy+" "+p)
 	}
 	return path, nil
+}
+
+// ztunnelAuthorization says which L4 AuthorizationPolicies istiod sends
+// ztunnel for the workloads behind svc, and who enforces them; "" when none.
+//
+// The policies are istiod's own: the ambient index's workloads of the service
+// carry the selector policies that select them (buildWorkloadPolicies in
+// pilot/pkg/serviceregistry/ambient/workloads.go; a resolution: DNS
+// ServiceEntry without endpoints is one workload per host, with the
+// ServiceEntry's labels: serviceEntryWorkloadBuilder), and ztunnel adds those
+// of the workload's namespace and the global ones (istio/ztunnel src/state.rs,
+// ProxyState::assert_rbac: policies by namespace, by the empty namespace, and
+// the workload's own).
+//
+// Who enforces them is ztunnel's code: assert_rbac runs only for a connection
+// ztunnel accepts for a workload on its node (src/proxy/inbound.rs,
+// inbound_passthrough.rs), never on the way out (src/proxy/outbound.rs does
+// not call it). A workload istiod gives only a hostname is a host ztunnel
+// resolves by DNS and dials as plain TCP (state.rs,
+// pick_workload_destination_or_resolve; outbound.rs, proxy_to_tcp): no ztunnel
+// runs in front of it, so its policies are sent and never enforced. For any
+// other workload the enforcing ztunnel is not simulated, and the note says so.
+func ztunnelAuthorization(fake *xds.FakeDiscoveryServer, svc *model.ServiceInfo) string {
+	idx := fake.Env().AmbientIndexes
+	key := svc.Service.GetNamespace() + "/" + svc.Service.GetHostname()
+	all, _ := idx.AddressInformation(nil)
+	scoped := idx.Policies(nil)
+	var names, external, meshed []string
+	for _, a := range all {
+		w := a.GetWorkload()
+		if w == nil {
+			continue
+		}
+		if _, ok := w.GetServices()[key]; !ok {
+			continue
+		}
+		pols := slices.Clone(w.GetAuthorizationPolicies())
+		for _, p := range scoped {
+			az := p.Authorization
+			if az.GetScope() == security.Scope_GLOBAL || (az.GetScope() == security.Scope_NAMESPACE && az.GetNamespace() == w.GetNamespace()) {
+				pols = append(pols, az.GetNamespace()+"/"+az.GetName())
+			}
+		}
+		if len(pols) == 0 {
+			continue
+		}
+		for _, n := range pols {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		who := w.GetNamespace() + "/" + w.GetName()
+		if w.GetHostname() != "" && len(w.GetAddresses()) == 0 && w.GetTunnelProtocol() != workloadapi.TunnelProtocol_HBONE {
+			external = append(external, who+" (host "+w.GetHostname()+")")
+		} else {
+			meshed = append(meshed, who)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	note := fmt.Sprintf("istiod sends ztunnel the L4 policies %s for %s", strings.Join(names, ", "), svc.Service.GetHostname())
+	if len(external) > 0 {
+		note += fmt.Sprintf(": for workload %s no ztunnel enforces them (ztunnel checks policies only for connections it receives for a workload on its node; this one is a host ztunnel resolves by DNS and dials as plain TCP, without checking)", strings.Join(external, ", "))
+	}
+	if len(meshed) > 0 {
+		note += fmt.Sprintf("; for workload %s the destination's ztunnel enforces them (not simulated)", strings.Join(meshed, ", "))
+	}
+	return note
 }
 
 // unwrapInternalUpstream is c with the transport socket that the waypoint's

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"strings"
 	"testing"
 
 	xdscore "github.com/cncf/xds/go/xds/core/v3"
@@ -9,8 +10,11 @@ import (
 
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/networking/core/match"
+	securitymodel "istio.io/istio/pilot/pkg/security/model"
 	"istio.io/istio/pilot/pkg/util/protoconv"
+	"istio.io/istio/pkg/security"
 
+	"github.com/egress-conformance/egress-conformance/pkg/external"
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
 
@@ -78,7 +82,7 @@ func TestHoldIstioFlags(t *testing.T) {
 // code, each step decided by the simulation (nothing but ztunnel-side
 // expectations left unobserved), and a route through a waypoint names it.
 func TestAmbientScenarios(t *testing.T) {
-	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients", "../../scenarios/ambient-waypoint-not-guaranteed"} {
+	for _, dir := range []string{"../../scenarios/ambient-egress-waypoint", "../../scenarios/ambient-and-sidecar-clients", "../../scenarios/ambient-waypoint-not-guaranteed", "../../scenarios/ambient-require-waypoint-egress"} {
 		s, err := scenario.Load(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +95,74 @@ func TestAmbientScenarios(t *testing.T) {
 			if st.Expect.Route == scenario.RouteWaypoint && (j.Path.Waypoint == nil || j.Path.Waypoint.Listener != "main_internal") {
 				t.Errorf("%s step %s: no waypoint hop in %+v", s.Name, st.Name, j.Path)
 			}
+		}
+	}
+}
+
+// TestRequireWaypointPolicyNotEnforcedForEgress: istiod attaches istio.io's
+// require-waypoint policy to httpbin.org's ServiceEntry workload (its selector
+// matches the ServiceEntry's labels), and the path says that no ztunnel
+// enforces it, with the waypoint up and once it is gone.
+func TestRequireWaypointPolicyNotEnforcedForEgress(t *testing.T) {
+	s, err := scenario.Load("../../scenarios/ambient-require-waypoint-egress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "istiod sends ztunnel the L4 policies istio-egress/require-waypoint for httpbin.org: for workload istio-egress/httpbin-org (host httpbin.org) no ztunnel enforces them"
+	for i, st := range s.Steps {
+		j := Judge(s, i, Options{})
+		if !strings.Contains(j.Path.Why, want) {
+			t.Errorf("step %s: path %q does not say %q", st.Name, j.Path.Why, want)
+		}
+	}
+}
+
+// TestWaypointTLSOriginationHermetic: istio.io's TLS origination at the
+// egress waypoint as the hermetic run applies it (external.AdaptScenario:
+// the DestinationRule trusts the stand-in's CA by credentialName
+// configmap://istio-egress/…) still goes through the waypoint, whose cluster
+// for httpbin.org originates TLS verified with exactly that CA; as written
+// (internet mode) it verifies with the system roots.
+func TestWaypointTLSOriginationHermetic(t *testing.T) {
+	s, err := scenario.Load("../../scenarios/ambient-egress-waypoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := external.GenerateCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := external.New(external.Config{RunID: "run-1"}, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hermetic, caNamespaces, err := st.AdaptScenario(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(caNamespaces, ",") != "istio-egress" {
+		t.Fatalf("CA namespaces %v", caNamespaces)
+	}
+	last := len(s.Steps) - 1
+	if s.Steps[last].Name != "tls-origination" {
+		t.Fatalf("last step is %s", s.Steps[last].Name)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *scenario.Scenario
+		ca   func(string) bool
+	}{
+		// istiod names the CA-only secret of a credentialName with
+		// SdsCaSuffix (pilot/pkg/security/model).
+		{"hermetic", hermetic, func(ca string) bool { return ca == external.CACredentialName("istio-egress")+securitymodel.SdsCaSuffix }},
+		// Without a CA the proxy verifies with the system roots
+		// (security.FileRootSystemCACert, pkg/security/security.go).
+		{"internet", s, func(ca string) bool { return ca == security.FileRootSystemCACert }},
+	} {
+		j := Judge(tc.s, last, Options{})
+		wp := j.Path.Waypoint
+		if !j.Passed() || wp == nil || wp.UpstreamTLS != "TLS" || !tc.ca(wp.UpstreamCA) {
+			t.Errorf("%s: waypoint hop %+v\n%s", tc.name, wp, j.Message())
 		}
 	}
 }

@@ -213,6 +213,20 @@ func principal(p *rbacconfig.Principal, a requestAttributes) (bool, error) {
 		return stringMatch(r.Authenticated.GetPrincipalName(), a.Principal)
 	case *rbacconfig.Principal_Header:
 		return header(r.Header, a)
+	case *rbacconfig.Principal_FilterState:
+		// A waypoint matches source.principals on the filter state
+		// io.istio.peer_principal (principalAuthenticated in istio/istio
+		// pilot/pkg/security/authz/model/principal.go), which its HBONE
+		// listener sets to the peer certificate's URI SAN
+		// (%DOWNSTREAM_PEER_URI_SAN%, pilot/pkg/xds/filters/filters.go): the
+		// client's identity, as Authenticated would match it.
+		if r.FilterState.GetKey() != "io.istio.peer_principal" || r.FilterState.GetStringMatch() == nil {
+			return false, fmt.Errorf("principal filter state %q is %w", r.FilterState.GetKey(), errNotSimulated)
+		}
+		if a.Principal == "" {
+			return false, nil
+		}
+		return stringMatch(r.FilterState.GetStringMatch(), a.Principal)
 	default:
 		return false, fmt.Errorf("principal %T is %w", r, errNotSimulated)
 	}

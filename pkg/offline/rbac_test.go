@@ -120,6 +120,12 @@ func TestEvaluateRBAC(t *testing.T) {
 				Path: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "/ip"}}}}}},
 			&rbacconfig.Principal{Identifier: &rbacconfig.Principal_Any{Any: true}})}, a,
 			true, "rbac_access_denied_matched_policy[ns[istio-system]-policy[p]-rule[0]]"},
+		// A waypoint's source.principals: the HBONE peer's URI SAN in filter state.
+		{"waypoint peer principal matches", []*rbachttp.RBAC{filter(rbacconfig.RBAC_ALLOW,
+			&rbacconfig.Permission{Rule: &rbacconfig.Permission_Any{Any: true}}, peerPrincipal("spiffe://cluster.local/ns/team-a/sa/sleep"))}, a, false, ""},
+		{"waypoint peer principal misses", []*rbachttp.RBAC{filter(rbacconfig.RBAC_ALLOW,
+			&rbacconfig.Permission{Rule: &rbacconfig.Permission_Any{Any: true}}, peerPrincipal("spiffe://cluster.local/ns/istio-egress/sa/waypoint"))}, a,
+			true, "rbac_access_denied_matched_policy[none]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := evaluateRBAC(tc.filters, tc.attrs)
@@ -133,9 +139,24 @@ func TestEvaluateRBAC(t *testing.T) {
 	}
 
 	// A matcher Istio may emit that we do not evaluate is an error, never a guess.
+	otherState := &rbacconfig.Principal{Identifier: &rbacconfig.Principal_FilterState{FilterState: &matcher.FilterStateMatcher{Key: "io.istio.other"}}}
+	if _, err := evaluateRBAC([]*rbachttp.RBAC{filter(rbacconfig.RBAC_DENY, &rbacconfig.Permission{Rule: &rbacconfig.Permission_Any{Any: true}}, otherState)}, a); !errors.Is(err, errNotSimulated) {
+		t.Errorf("unsupported filter state: %v", err)
+	}
 	unsupported := filter(rbacconfig.RBAC_DENY, &rbacconfig.Permission{Rule: &rbacconfig.Permission_Any{Any: true}},
 		&rbacconfig.Principal{Identifier: &rbacconfig.Principal_RemoteIp{}})
 	if _, err := evaluateRBAC([]*rbachttp.RBAC{unsupported}, a); !errors.Is(err, errNotSimulated) {
 		t.Errorf("unsupported principal: %v", err)
 	}
+}
+
+// peerPrincipal is source.principals as istiod writes it for a waypoint
+// (principalAuthenticated with useAuthenticated false, istio/istio
+// pilot/pkg/security/authz/model/principal.go).
+func peerPrincipal(id string) *rbacconfig.Principal {
+	return &rbacconfig.Principal{Identifier: &rbacconfig.Principal_FilterState{FilterState: &matcher.FilterStateMatcher{
+		Key: "io.istio.peer_principal",
+		Matcher: &matcher.FilterStateMatcher_StringMatch{StringMatch: &matcher.StringMatcher{
+			MatchPattern: &matcher.StringMatcher_Exact{Exact: id}}},
+	}}}
 }

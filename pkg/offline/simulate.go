@@ -55,6 +55,11 @@ type Hop struct {
 	// UpstreamTLS is how the proxy talks to the cluster: "mTLS" (Istio's workload
 	// certificate), "TLS" (it originates TLS), or "" (as the client sent it).
 	UpstreamTLS string
+	// UpstreamCA is what the proxy verifies the server's certificate with when
+	// it originates TLS: the name of the SDS validation secret istiod points it
+	// to (a DestinationRule's credentialName, e.g. configmap://<ns>/<name>, or
+	// istiod's name for the system roots), a file, or "none"; empty without TLS.
+	UpstreamCA string
 	// Authorization is the outcome of the proxy's RBAC filters (Istio's
 	// AuthorizationPolicies), e.g. "denied: rbac_access_denied_matched_policy[...]";
 	// empty when the proxy has none.
@@ -84,6 +89,7 @@ func (h Hop) String() string {
 	add("route", h.Route)
 	add("cluster", h.Cluster)
 	add("upstreamTLS", h.UpstreamTLS)
+	add("upstreamCA", h.UpstreamCA)
 	add("authz", h.Authorization)
 	add("error", h.Error)
 	if h.Cluster != "" && !h.ClusterInCDS {
@@ -629,6 +635,7 @@ func run(sim *simulation.Simulation, proxy string, call simulation.Call) (hop Ho
 	if c := findCluster(sim, hop.Cluster); c != nil {
 		hop.ClusterInCDS = true
 		hop.UpstreamTLS, _ = upstreamTLS(c)
+		hop.UpstreamCA = upstreamCA(c)
 	}
 	return hop, res, nil
 }
@@ -683,6 +690,32 @@ func upstreamTLS(c *cluster.Cluster) (mode, sni string) {
 		}
 	}
 	return "TLS", ctx.GetSni()
+}
+
+// upstreamCA names what a cluster that originates TLS verifies the server
+// with (Hop.UpstreamCA): the validation context's SDS secret, plain or inside
+// a combined context (pilot/pkg/networking/core/cluster_tls.go,
+// buildUpstreamTLSContext), or an inline context's trusted CA file; "none"
+// when the context verifies nothing; "" for a cluster without TLS or with
+// Istio's mutual TLS, whose CA is the mesh's.
+func upstreamCA(c *cluster.Cluster) string {
+	if mode, _ := upstreamTLS(c); mode != "TLS" {
+		return ""
+	}
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return ""
+	}
+	common := ctx.GetCommonTlsContext()
+	switch {
+	case common.GetValidationContextSdsSecretConfig() != nil:
+		return common.GetValidationContextSdsSecretConfig().GetName()
+	case common.GetCombinedValidationContext() != nil:
+		return common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig().GetName()
+	case common.GetValidationContext().GetTrustedCa() != nil:
+		return "file " + common.GetValidationContext().GetTrustedCa().GetFilename()
+	}
+	return "none"
 }
 
 // hasEndpoints reports whether an EDS cluster has at least one endpoint. Other

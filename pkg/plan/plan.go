@@ -215,6 +215,9 @@ func (pl *Plan) RenderScenarios(w io.Writer, newID func() string) error {
 		for _, v := range sp.Variables {
 			p.line("variable: " + v)
 		}
+		for _, ns := range sp.CANamespaces {
+			p.line(CALine(ns))
+		}
 		for _, st := range sp.Steps {
 			p.h3(fmt.Sprintf("step %d: %s", st.Index+1, st.Name()))
 			if len(st.Actions) == 0 {

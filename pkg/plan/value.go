@@ -180,6 +180,12 @@ func (n Namespace) Line() string {
 	return "namespace: " + n.Client.Namespace + "  (labels " + labels + ", egress-conformance.io/run=" + n.RunID + ")"
 }
 
+// CALine is how the plan prints, and a run records, giving namespace ns the
+// hermetic stand-in's CA for the DestinationRules there that originate TLS.
+func CALine(ns string) string {
+	return "CA ConfigMap: " + ns + "  (the stand-in's CA, for DestinationRules there that originate TLS; created once the namespace exists, checked again after every step's changes)"
+}
+
 // ClientLine is how the plan prints the client, and how a run records deploying it.
 func (n Namespace) ClientLine() string {
 	if n.Client.Ambient() {
