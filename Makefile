@@ -144,6 +144,8 @@ e2e-plan: ## Prove `make e2e DRY_RUN=1` prints a complete plan here, without Doc
 	$(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= > $(CURDIR)/.e2e-plan.out
 	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-plan.out
 	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-plan.out
+	grep -q '^  workload: proxy (fixtures/workloads/squid.yaml) in egress-http-proxy-external without a sidecar .*; its pod IP is \$$PROXY_IP' $(CURDIR)/.e2e-plan.out
+	grep -q '(variables substituted before apply: \$$PROXY_IP)' $(CURDIR)/.e2e-plan.out
 	grep -q '^node image: kindest/node:.*@sha256:' $(CURDIR)/.e2e-plan.out
 	grep -qx 'version: $(ISTIO_VERSION)' $(CURDIR)/.e2e-plan.out
 	grep -qx 'offline tier simulates: Istio $(ISTIO_LIBRARY_RELEASE)' $(CURDIR)/.e2e-plan.out
