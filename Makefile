@@ -19,11 +19,12 @@ SHELL := /usr/bin/env bash
 .DELETE_ON_ERROR:
 
 GO ?= go
-# One set of build settings for every go command make runs, so that vet, the tests, the command
-# and its image share one build cache. The command is one static binary (CGO_ENABLED=0), and ko
-# always builds with -trimpath and CGO_ENABLED=0. A build that differs in either setting compiles
-# the whole module graph a second time: cgo changes package net, and with it every package above
-# it (Istio, Kubernetes). On a fresh machine that second compile was a third of make test.
+# One set of build settings (CGO_ENABLED=0, -trimpath) for every go command make runs, so that
+# vet, the tests and the command share one build cache. CGO_ENABLED=0 also makes the command one
+# static binary, which its image needs: it is the only file in it. A build that differs in
+# either setting compiles the whole module graph a second time: cgo changes package net, and
+# with it every package above it (Istio, Kubernetes). On a fresh machine that second compile
+# was a third of make test.
 CGO_ENABLED ?= 0
 export CGO_ENABLED
 # Links leave out DWARF (-ldflags=-w) unless GOFLAGS names -ldflags itself (a debugger needs
@@ -51,7 +52,7 @@ help: ## Show targets and variables.
 	@echo "           ISTIO_VERSION=$(ISTIO_VERSION) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE)"
 
 .PHONY: test
-test: lint vet unit offline-corpora e2e-plan e2e-plan-istio-docs e2e-plan-ambient e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image (ko).
+test: lint vet unit offline-corpora e2e-plan e2e-plan-istio-docs e2e-plan-ambient e2e-upgrade-plan integration image ## Everything that needs no cluster: lint, vet, unit/fuzz-seed tests, the offline suite, the DRY_RUN plans, the integration tier, the command's image.
 
 .PHONY: vet
 vet: ## go vet over the whole module (compiles every suite, cluster ones included).
@@ -108,14 +109,14 @@ bench-cli: $(BIN) ## The command's speed: one scenario, 200 scenarios (400 steps
 .PHONY: go-install-check
 go-install-check: ## go install ./cmd/egress-conformance@<this commit> from an empty module cache, as a user installs a release (committed files only).
 	GO=$(GO) bash hack/go-install.sh $(if $(REV),$(REV),HEAD)
-# The image is a file target too: built and smoke-tested again only when the command's
-# sources (or the image's own build) change.
+# The image is a file target too: built and smoke-tested again only when the command (or the
+# image's own build) changes. It holds bin/egress-conformance itself, the binary the tests ran.
 IMAGE := $(CURDIR)/bin/image/egress-conformance.tar
-$(IMAGE): $(BIN_SOURCES) hack/image.sh $(shell find hack/image -type f)
-	bash hack/image.sh $(CURDIR)/bin/image
+$(IMAGE): $(BIN) hack/image.sh $(shell find hack/image -type f)
+	GO=$(GO) bash hack/image.sh $(BIN) $(CURDIR)/bin/image
 
 .PHONY: image
-image: $(IMAGE) ## The command's OCI image built with ko (no Docker) into bin/image/egress-conformance.tar, then run from the tarball.
+image: $(IMAGE) ## The command's OCI image (go-containerregistry, no Docker) into bin/image/egress-conformance.tar, then run from the tarball.
 # ---- end of the command --------------------------------------------------------------------
 
 .PHONY: catalog

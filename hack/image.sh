@@ -1,48 +1,44 @@
 #!/usr/bin/env bash
-# `make image`: the command's OCI image, built with ko (no Docker engine), written as an image
-# tarball and smoke-tested by running the binary it holds.
+# `make image`: the command's OCI image, without a Docker engine, written as an image tarball
+# and smoke-tested by running the binary it holds.
 #
-#   hack/image.sh OUT_DIR     writes OUT_DIR/egress-conformance.tar
+#   hack/image.sh BINARY OUT_DIR     writes OUT_DIR/egress-conformance.tar
 #
-# ko (KO_VERSION in versions.env, built by hack/tools.sh) needs a base image, which it pulls
-# from a registry, or from its on-disk cache (KOCACHE) when the base is named by digest. No
-# registry is reachable here, and the command is one static binary (CGO_ENABLED=0, ko's
-# default) that needs nothing from a base, so hack/image writes an empty linux base into
-# KOCACHE and ko builds on it by digest: the image holds the binary, its ko data and nothing
-# else. The image is named egress-conformance.invalid/egress-conformance: it is written to the
-# tarball, never pushed (--push=false). hack/image then reads the tarball with
-# go-containerregistry, checks the entrypoint, extracts the binary and runs `version` and `help`.
+# BINARY is the command make built (bin/egress-conformance: static, CGO_ENABLED=0, -trimpath),
+# the same bytes the tests ran; hack/image (go-containerregistry, pinned in hack/image/go.mod)
+# puts it on an empty base as /egress-conformance, user 65532, with fixed timestamps, so the
+# same binary always gives the same image digest. On a host that is not linux, the binary is
+# built again for linux into OUT_DIR first (an image runs linux). The image is named
+# egress-conformance.invalid/egress-conformance:<version>; it is written, never pushed. The
+# smoke test reads the tarball back, checks the config, and runs `version`, `help` and
+# `check scenarios/egress-gateway-http` with the binary extracted from the layers.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-versions_env="$root/pkg/versions/versions.env"
 die() {
   echo "hack/image.sh: $*" >&2
   exit 1
 }
-# shellcheck source=hack/lib.sh
-source "$root/hack/lib.sh"
 
-out="${1:-}"
-[[ -n "$out" ]] || die "usage: hack/image.sh OUT_DIR"
+bin="${1:-}"
+out="${2:-}"
+[[ -n "$bin" && -n "$out" ]] || die "usage: hack/image.sh BINARY OUT_DIR"
+[[ -x "$bin" ]] || die "$bin is not an executable (make build makes it)"
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+go="${GO:-go}"
 
-ko="$(bash "$root/hack/tools.sh" ko)"
-kocache="$(cache_root)/ko"
-mkdir -p "$kocache"
+# `egress-conformance version` prints "egress-conformance <module version> (...)".
+version="$("$bin" version 2>/dev/null | awk 'NR == 1 { print $2 }')" || true
+version="${version:-devel}"
 
-helper() { (cd "$root/hack/image" && GOWORK=off "${GO:-go}" run . "$@"); }
-
-digest="$(helper base "$kocache")"
-arch="$("${GO:-go}" env GOARCH)"
-echo "image: base: empty linux/$arch image $digest (from $kocache/img)" >&2
-
-(cd "$root" &&
-  KOCACHE="$kocache" \
-    KO_DEFAULTBASEIMAGE="egress-conformance.invalid/base@$digest" \
-    KO_DOCKER_REPO=egress-conformance.invalid/egress-conformance \
-    "$ko" build --push=false --bare --sbom=none --platform="linux/$arch" \
-    --tarball="$out/egress-conformance.tar" ./cmd/egress-conformance >&2)
-
-helper smoke "$out/egress-conformance.tar"
+if [[ "$("$go" env GOOS)" != linux ]]; then
+  echo "image: building the command for linux/$("$go" env GOARCH) (this host is $("$go" env GOOS))" >&2
+  (cd "$root" && GOOS=linux "$go" build -o "$out/egress-conformance-linux" ./cmd/egress-conformance)
+  bin="$out/egress-conformance-linux"
+fi
+helper() { (cd "$root/hack/image" && GOWORK=off "$go" run . "$@"); }
+image="$(helper build "$bin" "$version" "$out/egress-conformance.tar")"
+echo "image: wrote $image into $out/egress-conformance.tar" >&2
+helper smoke "$out/egress-conformance.tar" "$root/scenarios/egress-gateway-http"

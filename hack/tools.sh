@@ -3,9 +3,8 @@
 #
 #   hack/tools.sh                   build every lint tool, print one path per line
 #   hack/tools.sh actionlint shfmt  build the named tools, print their paths in that order
-#   hack/tools.sh ko                ko, the image builder of make image (not a lint tool)
 #
-# Versions come from pkg/versions/versions.env (ACTIONLINT_VERSION, SHFMT_VERSION, KO_VERSION); an
+# Versions come from pkg/versions/versions.env (ACTIONLINT_VERSION, SHFMT_VERSION); an
 # environment variable of the same name overrides the pin. A binary is built once per
 # version, with `go install <module>@<version>` outside this module (go.mod is untouched),
 # into $CACHE_DIR/tools/<tool>/<version>/, CACHE_DIR defaulting to
@@ -23,7 +22,6 @@ module_of() {
   case "$1" in
   actionlint) echo github.com/rhysd/actionlint/cmd/actionlint ;;
   shfmt) echo mvdan.cc/sh/v3/cmd/shfmt ;;
-  ko) echo github.com/google/ko ;;
   *) return 1 ;;
   esac
 }
