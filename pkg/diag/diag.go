@@ -11,11 +11,14 @@
 //	<namespace>/envoy/<pod>/config_dump.json Envoy's config with endpoints (EDS)
 //	<namespace>/envoy/<pod>/clusters.txt     Envoy's clusters with the resolved hosts
 //	<namespace>/envoy/<pod>/server_info.json Envoy's version and state
+//	<namespace>/files/<pod>/<container>/<path>  the tail of a file a workload writes
+//	                                  instead of logging it (squid's access.log)
 //
 // for the scenario's namespace (every pod's logs; the Envoy dumps of the client pods),
 // the gateway namespace (istio-system: pods, events, the egress gateway pods' logs and
 // Envoy dumps, the tail of istiod's log) and any extra namespace (the hermetic
-// stand-in's, whose access log shows what reached "the internet").
+// stand-in's, whose access log shows what reached "the internet"; an auxiliary
+// workload's, e.g. the http-proxy scenario's squid).
 //
 // The Envoy dumps come from `pilot-agent request GET <path>` run in the istio-proxy
 // container through an Executor: no port-forward, no istioctl.
@@ -101,11 +104,19 @@ type Target struct {
 	// ExtraNamespaces get pods, events and every container's log (e.g. the hermetic
 	// stand-in's namespace).
 	ExtraNamespaces []string
+	// ContainerFiles are files inside containers whose tail is copied (through the
+	// Executor, `tail -c`): evidence a workload writes to a file, not to its log.
+	ContainerFiles []ContainerFile
 	// Bundle is what was applied (written to bundle/applied.yaml).
 	Bundle scenario.Bundle
 	// Files are written as they are under the directory, e.g. "failure.txt" with the
 	// step's error. Names are cleaned to stay inside the directory.
 	Files map[string][]byte
+}
+
+// ContainerFile is one file in one container of one pod.
+type ContainerFile struct {
+	Namespace, Pod, Container, Path string
 }
 
 func (t Target) withDefaults() Target {
@@ -222,6 +233,9 @@ func (c Collector) Collect(ctx context.Context, dir string, t Target) error {
 
 	for _, ns := range t.ExtraNamespaces {
 		r.logs(ns, r.namespace(ns), 0)
+	}
+	for _, f := range t.ContainerFiles {
+		r.file(f)
 	}
 
 	r.summary(t, start)
@@ -424,17 +438,28 @@ func (r *run) envoy(ns string, pods []corev1.Pod) {
 				r.fail(what, errors.New("no Executor: Envoy dumps skipped"))
 				continue
 			}
-			r.exec(what, ns, p.Name, []string{"pilot-agent", "request", "GET", ep.Path},
+			r.exec(what, ns, p.Name, ProxyContainer, []string{"pilot-agent", "request", "GET", ep.Path},
 				filepath.Join(cleanRel(ns), "envoy", cleanRel(p.Name), cleanRel(ep.File)))
 		}
 	}
 }
 
-func (r *run) exec(what, ns, pod string, cmd []string, rel string) {
+// file copies the last LogLimitBytes of a file in a container.
+func (r *run) file(f ContainerFile) {
+	what := fmt.Sprintf("file %s in %s/%s container %s", f.Path, f.Namespace, f.Pod, f.Container)
+	if r.c.Exec == nil {
+		r.fail(what, errors.New("no Executor: container files skipped"))
+		return
+	}
+	r.exec(what, f.Namespace, f.Pod, f.Container, []string{"tail", "-c", fmt.Sprint(r.c.LogLimitBytes), f.Path},
+		filepath.Join(cleanRel(f.Namespace), "files", cleanRel(f.Pod), cleanRel(f.Container), cleanRel(f.Path)))
+}
+
+func (r *run) exec(what, ns, pod, container string, cmd []string, rel string) {
 	ctx, cancel := r.item()
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code, err := r.c.Exec.Exec(ctx, ns, pod, ProxyContainer, cmd, &stdout, &stderr)
+	code, err := r.c.Exec.Exec(ctx, ns, pod, container, cmd, &stdout, &stderr)
 	if stdout.Len() > 0 {
 		r.write(rel, stdout.Bytes())
 	}

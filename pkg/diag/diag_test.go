@@ -210,6 +210,48 @@ func TestCollectEverything(t *testing.T) {
 	}
 }
 
+// A file a workload writes instead of logging (the http-proxy scenario's squid writes
+// access.log) is copied through pods/exec, in the workload's own container, and its
+// namespace's pods and logs are collected like the stand-in's.
+func TestCollectContainerFiles(t *testing.T) {
+	const proxyNS = "egress-http-proxy-external"
+	cs := world()
+	if _, err := cs.CoreV1().Pods(proxyNS).Create(context.Background(),
+		pod(proxyNS, "squid-1", map[string]string{"app": "squid"}, "squid"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	target := Target{
+		Namespace:       scenarioNS,
+		ExtraNamespaces: []string{proxyNS},
+		ContainerFiles:  []ContainerFile{{Namespace: proxyNS, Pod: "squid-1", Container: "squid", Path: "/var/log/squid/access.log"}},
+	}
+
+	dir := t.TempDir()
+	ex := &fakeExec{}
+	if err := (Collector{Client: cs, Exec: ex}).Collect(context.Background(), dir, target); err != nil {
+		t.Fatalf("Collect: %v\n%s", err, readIfExists(dir, "errors.txt"))
+	}
+	wantCall := proxyNS + "/squid-1/squid: tail -c 10485760 /var/log/squid/access.log"
+	if !slices.Contains(ex.calls, wantCall) {
+		t.Errorf("exec calls:\n%s\nwant among them %q", strings.Join(ex.calls, "\n"), wantCall)
+	}
+	rel := proxyNS + "/files/squid-1/squid/var/log/squid/access.log"
+	if got := read(t, dir, rel); got != `{"path": "/var/log/squid/access.log", "pod": "squid-1"}` {
+		t.Errorf("%s = %q", rel, got)
+	}
+	if !exists(dir, proxyNS+"/logs/squid-1/squid.log") {
+		t.Errorf("the workload's container log was not collected")
+	}
+
+	// Without an Executor the file cannot be read: said in errors.txt, not skipped quietly.
+	dir = t.TempDir()
+	err := (Collector{Client: cs}).Collect(context.Background(), dir, target)
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(read(t, dir, "errors.txt"),
+		"file /var/log/squid/access.log in "+proxyNS+"/squid-1 container squid: no Executor") {
+		t.Errorf("Collect without Executor: %v\n%s", err, readIfExists(dir, "errors.txt"))
+	}
+}
+
 func readIfExists(dir, rel string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, rel))
 	return string(b)

@@ -46,7 +46,9 @@ type Ops interface {
 	// Prove probes the step from client until it converges or runs out of time.
 	Prove(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod) (runner.Outcome, error)
 	// Diagnose collects what is needed to debug a failed step.
-	Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod)
+	// workloads are the scenario's auxiliary workloads by name (their logs and
+	// the files their expectations read are evidence too).
+	Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod, workloads map[string]deploy.ClientPod)
 }
 
 // ScenarioRun executes one scenario of a plan: SetUp before its first step, then
@@ -181,7 +183,7 @@ func (r *ScenarioRun) Step(ctx context.Context, ops Ops, st *plan.StepPlan) (run
 		out = withCheck(out, c)
 	}
 	if !out.Passed {
-		ops.Diagnose(ctx, sp, st, client)
+		ops.Diagnose(ctx, sp, st, client, r.workloads)
 	}
 	return out, nil
 }
@@ -428,7 +430,7 @@ func (k Kube) CurlTrustArgs() []string {
 // Diagnose writes everything needed to debug a failed step under
 // DiagDir/<scenario>/, without stopping on the first error, with a context of
 // its own (the step's is typically done: it ran out of time).
-func (k Kube) Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod) {
+func (k Kube) Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.StepPlan, client deploy.ClientPod, workloads map[string]deploy.ClientPod) {
 	dir := diag.Dir(k.DiagDir, sp.Name())
 	extra := map[string]string{}
 	for _, g := range st.Gateways[1:] {
@@ -443,7 +445,41 @@ func (k Kube) Diagnose(ctx context.Context, sp *plan.ScenarioPlan, st *plan.Step
 		Files: map[string][]byte{"failure.txt": []byte(fmt.Sprintf("%s failed at %s; see the conformance report for the checks\n",
 			note, time.Now().UTC().Format(time.RFC3339)))},
 	}
+	t.ExtraNamespaces, t.ContainerFiles = workloadEvidence(sp, client.Namespace, workloads)
 	k.Collect(ctx, dir, t)
+}
+
+// workloadEvidence is what diagnostics read of the auxiliary workloads: every
+// container's log in their namespaces (other than the client's, collected anyway),
+// and each file a step of the scenario expects a workload to have written
+// (expect.workloadLog), whichever step failed: squid's access.log says what the
+// proxy saw before the failing step too.
+func workloadEvidence(sp *plan.ScenarioPlan, clientNamespace string, workloads map[string]deploy.ClientPod) ([]string, []diag.ContainerFile) {
+	var namespaces []string
+	seen := map[string]bool{clientNamespace: true}
+	for _, w := range sp.Workloads {
+		pod, ok := workloads[w.Ref.Name]
+		if ok && !seen[pod.Namespace] {
+			seen[pod.Namespace] = true
+			namespaces = append(namespaces, pod.Namespace)
+		}
+	}
+	var files []diag.ContainerFile
+	for _, st := range sp.Steps {
+		w := st.Step.Expect.WorkloadLog
+		if w == nil {
+			continue
+		}
+		pod, ok := workloads[w.Workload]
+		if !ok {
+			continue
+		}
+		f := diag.ContainerFile{Namespace: pod.Namespace, Pod: pod.Name, Container: pod.Container, Path: w.File}
+		if !slices.Contains(files, f) {
+			files = append(files, f)
+		}
+	}
+	return namespaces, files
 }
 
 // Collect writes t's diagnostics into dir with a fresh, bounded context, the

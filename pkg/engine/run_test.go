@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/egress-conformance/egress-conformance/pkg/deploy"
+	"github.com/egress-conformance/egress-conformance/pkg/diag"
 	"github.com/egress-conformance/egress-conformance/pkg/expect"
 	"github.com/egress-conformance/egress-conformance/pkg/mesh"
 	"github.com/egress-conformance/egress-conformance/pkg/plan"
@@ -39,7 +40,7 @@ func (r *recorder) Workload(_ context.Context, w plan.Workload) (deploy.ClientPo
 		r.did = append(r.did, w.NamespaceLine())
 	}
 	r.did = append(r.did, w.Line())
-	return deploy.ClientPod{Namespace: w.Ref.Namespace, Deployment: w.Ref.Workload, IP: "10.244.1.99"}, nil
+	return deploy.ClientPod{Namespace: w.Ref.Namespace, Name: w.Ref.Workload + "-1", Deployment: w.Ref.Workload, Container: w.Ref.Workload, IP: "10.244.1.99"}, nil
 }
 func (r *recorder) WorkloadLog(_ context.Context, pod deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check {
 	r.did = append(r.did, "read "+exp.File+" in "+pod.Namespace+"/"+pod.Deployment)
@@ -77,7 +78,7 @@ func (r *recorder) Prove(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepP
 	r.did = append(r.did, st.ProbeLine(testID))
 	return runner.Outcome{Passed: !r.fail[st.Name()]}, nil
 }
-func (r *recorder) Diagnose(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepPlan, _ deploy.ClientPod) {
+func (r *recorder) Diagnose(_ context.Context, _ *plan.ScenarioPlan, st *plan.StepPlan, _ deploy.ClientPod, _ map[string]deploy.ClientPod) {
 	r.did = append(r.did, "diagnose "+st.Name())
 }
 
@@ -242,6 +243,53 @@ type otherClient struct{ capture }
 
 func (o *otherClient) WorkloadLog(_ context.Context, _ deploy.ClientPod, exp *scenario.WorkloadLogExpect, clientIP string) expect.Check {
 	return expect.WorkloadLogCheck(exp, clientIP, "1544160065.248    228 10.244.7.7 TCP_TUNNEL/200 87633 CONNECT httpbin.org:443 - HIER_DIRECT/203.0.113.9 -", nil)
+}
+
+// diagnosing records what a failed step's diagnostics would read of the workloads.
+type diagnosing struct {
+	otherClient
+	namespaces []string
+	files      []diag.ContainerFile
+}
+
+func (d *diagnosing) Diagnose(_ context.Context, sp *plan.ScenarioPlan, _ *plan.StepPlan, client deploy.ClientPod, workloads map[string]deploy.ClientPod) {
+	d.namespaces, d.files = workloadEvidence(sp, client.Namespace, workloads)
+}
+
+// When an http-proxy step fails, its diagnostics hold what squid saw: the proxy's
+// namespace (pods, events, logs) and its access.log, read in squid's container,
+// since squid writes the file and not its container log.
+func TestDiagnosticsReadTheWorkloads(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	sp := prepare(t, root, filepath.Join(root, "scenarios", "http-proxy"), "internet").Plan.Scenarios[0]
+	d := &diagnosing{}
+	r := NewScenarioRun(sp)
+	ctx := context.Background()
+	if err := r.SetUp(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	last := sp.Steps[len(sp.Steps)-1]
+	if last.Client.Namespace == "egress-http-proxy-external" {
+		t.Fatalf("the last step's client shares the proxy's namespace; this test needs one that does not")
+	}
+	if out, err := r.Step(ctx, d, last); err != nil || out.Passed {
+		t.Fatalf("step %s: passed %v, err %v; want a failure (squid logged another client)", last.Name(), out.Passed, err)
+	}
+	if !slices.Equal(d.namespaces, []string{"egress-http-proxy-external"}) {
+		t.Errorf("diagnostics namespaces %q, want the proxy's", d.namespaces)
+	}
+	want := []diag.ContainerFile{{Namespace: "egress-http-proxy-external", Pod: "squid-1", Container: "squid", Path: "/var/log/squid/access.log"}}
+	if !slices.Equal(d.files, want) {
+		t.Errorf("diagnostics files %+v, want %+v", d.files, want)
+	}
+	// A client in the proxy's own namespace: that namespace is collected as the client's.
+	if ns, _ := workloadEvidence(sp, "egress-http-proxy-external", r.workloads); len(ns) != 0 {
+		t.Errorf("namespaces %q collected twice", ns)
+	}
 }
 
 // The run applies and probes with the workload's real pod IP where the plan
