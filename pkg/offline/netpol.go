@@ -162,6 +162,11 @@ type netEnv struct {
 	policies []string
 	// nsLabels are each namespace's labels as the API server holds them.
 	nsLabels map[string]map[string]string
+	// workloads are the scenario's auxiliary workloads (workloads:, e.g. the
+	// http-proxy task's squid) by their offline pod IP: a connection to that
+	// address is one to a pod of the cluster, which policies select by its
+	// labels and namespace, not an address outside it.
+	workloads map[string]netPeer
 }
 
 // newNetEnv prepares the step's NetworkPolicies. Namespaces carry
@@ -189,6 +194,11 @@ func newNetEnv(s *scenario.Scenario, w world.World, b scenario.Bundle) (*netEnv,
 	}
 	for _, ns := range w.InjectedNamespaces() {
 		label(ns)[world.InjectionLabel] = "enabled"
+	}
+	e.workloads = map[string]netPeer{}
+	for _, ref := range s.WorkloadRefs() {
+		label(ref.Namespace)
+		e.workloads[ref.StandinIP] = workloadPeer(ref)
 	}
 	for _, o := range b {
 		if n, ok := o.Typed.(*corev1.Namespace); ok {
@@ -259,6 +269,21 @@ func clientPeer(c simulatedClient) netPeer {
 	return netPeer{Name: c.Workload, Namespace: c.Namespace, IP: c.PodIP, Labels: labels}
 }
 
+// workloadPeer is an auxiliary workload's pod. Its labels follow the convention
+// of every file under fixtures/workloads/ that clientPeer relies on too: the
+// pod template is labelled app=<file name> (TestWorkloadFixturesLabelAppByName).
+func workloadPeer(ref scenario.WorkloadRef) netPeer {
+	return netPeer{Name: ref.Workload, Namespace: ref.Namespace, IP: ref.StandinIP, Labels: map[string]string{"app": ref.Workload}}
+}
+
+// destination is the peer at ip: a workload's pod, or an address outside the cluster.
+func (e *netEnv) destination(ip string) netPeer {
+	if p, ok := e.workloads[ip]; ok {
+		return p
+	}
+	return netPeer{IP: ip}
+}
+
 // clusterPort is the port of an Envoy cluster name: outbound|443||httpbin.org.
 func clusterPort(cluster string) (int, bool) {
 	parts := strings.Split(cluster, "|")
@@ -299,11 +324,12 @@ func dnsConn(from netPeer, req scenario.Request) []conn {
 //     the egress gateway, the sidecar connects to the gateway pod's target
 //     port and the gateway to the destination; blocked, nothing leaves.
 //
-// dst is where the request goes outside the cluster (the URL's IP, a resolve
-// pin, or the offline tier's external address) and port the URL's.
+// dst is where the request goes (the URL's IP, a resolve pin, the offline
+// tier's external address, or an HTTP proxy's: a workload's pod when the
+// scenario deploys it) and port the URL's or the proxy's.
 func networkVerdict(e *netEnv, client simulatedClient, bypass bool, req scenario.Request, dstIP string, port int, path Path, gateways []gatewayDeployment) Network {
 	from := clientPeer(client)
-	dst := netPeer{IP: dstIP}
+	dst := e.destination(dstIP)
 	var conns []conn
 	if !client.Injected || bypass {
 		conns = append(dnsConn(from, req), conn{what: "client", from: from, to: dst, port: port, protocol: corev1.ProtocolTCP})

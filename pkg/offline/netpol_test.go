@@ -1,12 +1,19 @@
 package offline
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	knetworkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/egress-conformance/egress-conformance/pkg/scenario"
 )
@@ -54,6 +61,73 @@ func TestNetworkPolicyVerdicts(t *testing.T) {
 		}
 		if i == 3 && !strings.Contains(strings.Join(j.Blocking, "\n"), "never Ready") {
 			t.Errorf("step %s: blocking %q, want the sidecar cut off from istiod", j.Step, j.Blocking)
+		}
+	}
+}
+
+// An HTTP proxy the scenario deploys is a pod to the NetworkPolicy matcher: a
+// policy that lets a namespace out only to the proxy's pods (selected by label
+// and namespace) lets the proxied request reach it and stops the direct one;
+// the proxy's own ingress policy can still shut the namespace out. Judged on
+// the proxy's offline address, as an address outside the cluster, the first
+// step would be denied.
+func TestNetworkPolicyToAWorkload(t *testing.T) {
+	s := loadTestdata(t, "network-policy-proxy")
+	for i, want := range []string{
+		"client: pod egress-network-policy-proxy/curl (10.244.1.11) → pod proxy/squid (10.244.9.10):3128/TCP: allowed " +
+			"(egress allowed by egress-network-policy-proxy/only-to-proxy; no policy selects the destination for ingress)",
+		"→ external 203.0.113.10:443/TCP: DENIED",
+		"→ pod proxy/squid (10.244.9.10):3128/TCP: DENIED (egress allowed by egress-network-policy-proxy/only-to-proxy; " +
+			"ingress of the destination selected by proxy/proxy-from-team-a-only, none allows it)",
+	} {
+		j := Judge(s, i, Options{})
+		if !j.Passed() {
+			t.Errorf("step %s failed:\n%s", j.Step, j.Message())
+		}
+		var hops []string
+		if j.Network != nil {
+			for _, h := range j.Network.Hops {
+				hops = append(hops, h.String())
+			}
+		}
+		if got := strings.Join(hops, "\n"); !strings.Contains(got, want) {
+			t.Errorf("step %s: network hops lack %q:\n%s", j.Step, want, got)
+		}
+	}
+}
+
+// workloadPeer and clientPeer label a workload's pod app=<file name>: every
+// file under fixtures/workloads/ must label its pod template so.
+func TestWorkloadFixturesLabelAppByName(t *testing.T) {
+	files, err := filepath.Glob("../../fixtures/workloads/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no workload fixtures: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		deployments := 0
+		for {
+			var d appsv1.Deployment
+			if err := dec.Decode(&d); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if d.Kind != "Deployment" {
+				continue
+			}
+			deployments++
+			if got := d.Spec.Template.Labels["app"]; got != name {
+				t.Errorf("%s: Deployment %s labels its pods app=%q, want app=%s", f, d.Name, got, name)
+			}
+		}
+		if deployments != 1 {
+			t.Errorf("%s: %d Deployments, want one", f, deployments)
 		}
 	}
 }
