@@ -112,9 +112,9 @@ func TestHTTPProxy(t *testing.T) {
 		t.Errorf("not observable: %+v, want the status alone", st)
 	}
 	// The client without a sidecar looks nothing up: it dials the proxy's IP,
-	// and the proxy resolves en.wikipedia.org.
+	// the squid pod, and the proxy resolves en.wikipedia.org.
 	if j := Judge(s, 3, Options{}); !j.Passed() || !j.NoSidecar || j.Network == nil || len(j.Network.Hops) != 1 ||
-		!strings.Contains(j.Network.Hops[0].What, "10.244.9.10:3128") {
+		!strings.Contains(j.Network.Hops[0].What, "→ pod external/squid (10.244.9.10):3128/TCP") {
 		t.Errorf("client without a sidecar through the proxy:\n%s", j.Message())
 	}
 	// Not vacuous: the stand-in address must be the one the request dials.
