@@ -38,14 +38,22 @@ var networkBlockedCurlExits = []int{7, 28}
 //     sidecar matched the block_all route (REGISTRY_ONLY, HTTP: the sidecar answers
 //     502 itself), a proxy found no route (flag NR), or the egress gateway denied it
 //     (403 with response_code_details rbac_access_denied...);
-//  2. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
+//  2. blocked: the furthest proxy that logged the request (the gateway if it did,
+//     else the client sidecar) never opened a connection upstream: flag UF without a
+//     TLS error (connect refused or timed out: a NetworkPolicy, or no route to the
+//     host) or UH (no healthy upstream: no endpoints), and Envoy answered itself
+//     (503, or 0 on a TCP line). Nothing left through it, which is also what the
+//     offline tier says of a connection a NetworkPolicy denies or a cluster without
+//     endpoints. A TLS error is different: the connection was open, and the request
+//     reached the destination's port before the handshake failed;
+//  3. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
 //     upstream host was reached; or no proxy logged it at all and curl's connect
 //     was refused or timed out (exit 7, 28): it went around the sidecar (or the
 //     client has none, classifyWithoutSidecar) and the network stopped it;
-//  3. egress-gateway: the gateway logged the request id, or the client sidecar's
+//  4. egress-gateway: the gateway logged the request id, or the client sidecar's
 //     upstream cluster is an egress gateway Service (Evidence.GatewayHosts);
-//  4. direct: the client sidecar logged it with any other upstream cluster;
-//  5. unknown otherwise.
+//  5. direct: the client sidecar logged it with any other upstream cluster;
+//  6. unknown otherwise.
 //
 // An ambient client's evidence (Evidence.Ambient) is classified by
 // classifyAmbient instead.
@@ -67,6 +75,10 @@ func Classify(ev Evidence) (scenario.Route, string) {
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway sent it to %s", blackHoleCluster)
 	case gw != nil && hasFlag(gw.ResponseFlags, "NR"):
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway found no route (response flags %s, %s)", gw.ResponseFlags, orDash(gw.ResponseCodeDetails))
+	}
+	if who, e := furthestProxy(sc, gw); e != nil && neverConnected(e) {
+		return scenario.RouteBlocked, fmt.Sprintf("%s never connected upstream: cluster %s, host %s, response %d, flags %s (%s): nothing left the mesh through it",
+			who, orDash(e.UpstreamCluster), orDash(e.UpstreamHost), e.ResponseCode, e.ResponseFlags, orDash(e.ResponseCodeDetails))
 	}
 	if ev.NoSidecar && gw == nil {
 		return classifyWithoutSidecar(ev)
@@ -144,6 +156,34 @@ func hasFlag(flags, flag string) bool {
 		}
 	}
 	return false
+}
+
+// furthestProxy is the last proxy on the path that logged the request: the egress
+// gateway when it did, else the client sidecar.
+func furthestProxy(sc, gw *accesslog.Entry) (string, *accesslog.Entry) {
+	if gw != nil {
+		return "egress gateway", gw
+	}
+	if sc != nil {
+		return "client sidecar", sc
+	}
+	return "", nil
+}
+
+// neverConnected reports whether a line is Envoy's own answer to a connection it
+// could not open: UF (upstream connection failure: refused, reset or timed out
+// while connecting; "UF,URX" once Istio's default retries are spent) or UH (no
+// healthy upstream), with a 503 (HTTP) or no status (TCP). A TLS error also sets
+// UF, with the reason in the details (upstream_reset_before_response_started
+// {connection_failure,TLS_error:...}), after the TCP connection was open.
+func neverConnected(e *accesslog.Entry) bool {
+	if !hasFlag(e.ResponseFlags, "UF") && !hasFlag(e.ResponseFlags, "UH") {
+		return false
+	}
+	if e.ResponseCode != 503 && e.ResponseCode != 0 {
+		return false
+	}
+	return !strings.Contains(e.ResponseCodeDetails, "TLS_error")
 }
 
 // reachedUpstream reports whether a line shows a connection to an upstream host.

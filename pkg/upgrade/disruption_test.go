@@ -233,7 +233,7 @@ func TestDisruptionCountsEveryProbe(t *testing.T) {
 		}
 		if fail == nil || fail.RequestID != id503UF || !strings.Contains(strings.Join(fail.Evidence, "\n"), line503UF) ||
 			!strings.Contains(strings.Join(fail.Evidence, "\n"), "body: "+body503) ||
-			!strings.Contains(fail.Reason, "expect.status want 200 got 503") || !strings.Contains(fail.Reason, "expect.route want egress-gateway got direct") {
+			!strings.Contains(fail.Reason, "expect.status want 200 got 503") || !strings.Contains(fail.Reason, "expect.route want egress-gateway got blocked") {
 			t.Errorf("failure %+v", fail)
 		}
 		if unread == nil || !unread.Inconclusive || !strings.Contains(unread.Reason, "istio-egressgateway-old") {
