@@ -42,7 +42,8 @@ var networkBlockedCurlExits = []int{7, 28}
 //     else the client sidecar) never opened a connection upstream: flag UF without a
 //     TLS error (connect refused or timed out: a NetworkPolicy, or no route to the
 //     host) or UH (no healthy upstream: no endpoints), and Envoy answered itself
-//     (503, or 0 on a TCP line). Nothing left through it, which is also what the
+//     (503, or 0 on a TCP line); or curl gave up while it was still connecting
+//     (DC, no status, no upstream local address). Nothing left through it, which is also what the
 //     offline tier says of a connection a NetworkPolicy denies or a cluster without
 //     endpoints. A TLS error is different: the connection was open, and the request
 //     reached the destination's port before the handshake failed;
@@ -176,7 +177,17 @@ func furthestProxy(sc, gw *accesslog.Entry) (string, *accesslog.Entry) {
 // healthy upstream), with a 503 (HTTP) or no status (TCP). A TLS error also sets
 // UF, with the reason in the details (upstream_reset_before_response_started
 // {connection_failure,TLS_error:...}), after the TCP connection was open.
+//
+// Or the client gave up first: no status, DC (downstream disconnect) and no
+// upstream local address, which Envoy records once a connection upstream is
+// open. A connection a NetworkPolicy drops usually ends so: curl's --max-time
+// (10 s) is as long as Istio's default connectTimeout (10 s,
+// pkg/config/mesh/mesh.go DefaultMeshConfig), so curl leaves before Envoy
+// reports UF.
 func neverConnected(e *accesslog.Entry) bool {
+	if e.ResponseCode == 0 && hasFlag(e.ResponseFlags, "DC") && e.UpstreamLocalAddress == "" {
+		return true
+	}
 	if !hasFlag(e.ResponseFlags, "UF") && !hasFlag(e.ResponseFlags, "UH") {
 		return false
 	}
