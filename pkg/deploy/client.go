@@ -59,9 +59,10 @@ func WithPodAnnotations(a map[string]string) ClientOption {
 }
 
 // Uninjected deploys the client without Istio's sidecar, as a scenario's client
-// with injected: false: the Deployment's pod template gets the label (and, for
-// older tooling, the annotation) sidecar.istio.io/inject: "false", and a pod that
-// has istio-proxy all the same fails at once. The label is what Istio's injector
+// with injected: false: the Deployment's pod template gets the label
+// sidecar.istio.io/inject: "false" (not the annotation of the same name, which
+// istioctl analyze reports as deprecated, IST0135), and a pod that has
+// istio-proxy all the same fails at once. The label is what Istio's injector
 // reads first (istio.io/istio pkg/kube/inject/inject.go injectRequired: "The label
 // is the new API; if both are present we prefer the label"), and the sidecar
 // injector webhook's object selector skips pods carrying it before the webhook is
@@ -141,11 +142,8 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 		}
 		if o.uninjected && m.Obj.GetAPIVersion() == "apps/v1" && m.Obj.GetKind() == "Deployment" {
 			m.Obj = m.Obj.DeepCopy()
-			for _, field := range []string{"labels", "annotations"} {
-				path := []string{"spec", "template", "metadata", field}
-				if err := unstructured.SetNestedField(m.Obj.Object, "false", append(path, scenario.InjectAnnotation)...); err != nil {
-					return fail(fmt.Errorf("%s: pod template %s: %w", m.where(), field, err))
-				}
+			if err := unstructured.SetNestedField(m.Obj.Object, "false", "spec", "template", "metadata", "labels", scenario.InjectLabel); err != nil {
+				return fail(fmt.Errorf("%s: pod template label %s: %w", m.where(), scenario.InjectLabel, err))
 			}
 		}
 		if err := applyManifest(ctx, c, m, namespace, runID); err != nil {
@@ -164,7 +162,7 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 		}
 		if o.uninjected && p.hasSidecar {
 			return false, "", fmt.Errorf("pod %s has %s although its template says %s: \"false\": %w",
-				p.Name, SidecarContainer, scenario.InjectAnnotation, ErrUnexpectedSidecar)
+				p.Name, SidecarContainer, scenario.InjectLabel, ErrUnexpectedSidecar)
 		}
 		pod = *p
 		return true, "", nil
@@ -174,7 +172,7 @@ func DeployClient(ctx context.Context, c *Cluster, workloadFile, namespace, runI
 	}
 	switch {
 	case o.uninjected:
-		pod.Sidecar = "none: deployed with " + scenario.InjectAnnotation + `: "false"`
+		pod.Sidecar = "none: deployed with " + scenario.InjectLabel + `: "false"`
 		pod.NoSidecar = true
 	case sidecarRequired:
 		pod.Sidecar = SidecarContainer + " present"

@@ -264,7 +264,7 @@ func clientPeer(c simulatedClient) netPeer {
 	if c.Injected {
 		labels["security.istio.io/tlsMode"] = "istio"
 	} else {
-		labels[scenario.InjectAnnotation] = "false"
+		labels[scenario.InjectLabel] = "false"
 	}
 	return netPeer{Name: c.Workload, Namespace: c.Namespace, IP: c.PodIP, Labels: labels}
 }

@@ -90,14 +90,14 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
 spec:
   type: ClusterIP
   clusterIP: {{.ClusterIP}}
   selector:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
   ports:
 {{- range .Ports}}
@@ -117,7 +117,7 @@ metadata:
   namespace: {{.Namespace}}
   labels:
 {{- range $k, $v := .Labels}}
-    {{$k}}: {{$v}}
+    {{$k}}: '{{$v}}'
 {{- end}}
 {{- if .Annotations}}
   annotations:
@@ -220,9 +220,9 @@ func render(w world.World, gateways []gatewayDeployment) string {
 			cw.Containers = append(cw.Containers, "istio-proxy")
 		} else if !c.Ambient {
 			// How the cluster tier keeps the webhook off this pod (pkg/deploy
-			// Uninjected also sets the label; netpol.go's clientPeer carries it for
-			// NetworkPolicy selectors, Istio reads neither of a pod it never injects).
-			cw.Annotations = map[string]string{scenario.InjectAnnotation: "false"}
+			// Uninjected); netpol.go's clientPeer carries it for NetworkPolicy
+			// selectors.
+			cw.Labels[scenario.InjectLabel] = "false"
 		}
 		workloads = append(workloads, cw)
 	}

@@ -76,7 +76,7 @@ func TestRenderShowsPoliciesOptionsAndDeletes(t *testing.T) {
 	for _, want := range []string{
 		"NetworkPolicy egress-egress-gateway-network-policy/allow-egress-to-istio-system-and-kube-dns",
 		"kind: NetworkPolicy",
-		"fixtures/workloads/curl.yaml without a sidecar (pod template label and annotation sidecar.istio.io/inject: \"false\"",
+		"fixtures/workloads/curl.yaml without a sidecar (pod template label sidecar.istio.io/inject: \"false\"",
 		"pod annotations traffic.sidecar.istio.io/excludeOutboundPorts: \"80\"",
 		"-H 'Host: httpbin.org'",
 		"curl's result (the client has no sidecar)",

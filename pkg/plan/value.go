@@ -139,8 +139,8 @@ func (w Workload) NamespaceLine() string {
 
 // Line is how the plan prints the workload, and how a run records deploying it.
 func (w Workload) Line() string {
-	l := "  workload: " + w.Ref.Name + " (" + w.File + ") in " + w.Ref.Namespace + " without a sidecar (pod template label and annotation " +
-		scenario.InjectAnnotation + `: "false"; Ready without container istio-proxy)`
+	l := "  workload: " + w.Ref.Name + " (" + w.File + ") in " + w.Ref.Namespace + " without a sidecar (pod template label " +
+		scenario.InjectLabel + `: "false"; Ready without container istio-proxy)`
 	if len(w.Variables) > 0 {
 		l += "; its pod IP is $" + strings.Join(w.Variables, ", $")
 	}
@@ -200,7 +200,7 @@ func (n Namespace) ClientLine() string {
 		with = ", pod annotations " + strings.Join(ann, ", ")
 	}
 	if !n.Client.Injected {
-		return "  client: " + n.Workload + " without a sidecar (pod template label and annotation " + scenario.InjectAnnotation +
+		return "  client: " + n.Workload + " without a sidecar (pod template label " + scenario.InjectLabel +
 			`: "false"` + with + "; Ready without container istio-proxy)"
 	}
 	return "  client: " + n.Workload + " (Ready with container istio-proxy" + with + ")"

@@ -216,9 +216,13 @@ func (s *Scenario) AnnotationsOf(c ClientRef) map[string]string {
 // Ambient tells whether the client is in ambient mode.
 func (c ClientRef) Ambient() bool { return c.DataPlane == Ambient }
 
-// InjectAnnotation is the pod annotation that keeps Istio's injection webhook
-// from adding a sidecar to one pod of an injected namespace.
-const InjectAnnotation = "sidecar.istio.io/inject"
+// InjectLabel is the pod label that keeps Istio's injection webhook from adding
+// a sidecar to one pod of an injected namespace. The webhook's object selector
+// skips a pod labelled "false" (manifests/charts/istio-control/istio-discovery/
+// templates/mutatingwebhook.yaml) and the injector prefers the label to the
+// annotation of the same name (pkg/kube/inject/inject.go injectRequired), which
+// istioctl analyze reports as deprecated (IST0135).
+const InjectLabel = "sidecar.istio.io/inject"
 
 // Clients lists every client of the scenario, its own first.
 func (s *Scenario) ClientRefs() []ClientRef {

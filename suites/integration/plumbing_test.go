@@ -314,8 +314,8 @@ func catalogSpecs() {
 							Expect(pod.NoSidecar).To(BeTrue())
 							var p corev1.Pod
 							Expect(it.c.Client.Get(ctx, client.ObjectKey{Namespace: cr.Namespace, Name: pod.Name}, &p)).To(Succeed())
-							Expect(p.Labels).To(HaveKeyWithValue(scenario.InjectAnnotation, "false"))
-							Expect(p.Annotations).To(HaveKeyWithValue(scenario.InjectAnnotation, "false"))
+							Expect(p.Labels).To(HaveKeyWithValue(scenario.InjectLabel, "false"))
+							Expect(p.Annotations).NotTo(HaveKey(scenario.InjectLabel), "the deprecated annotation (IST0135)")
 						}
 						fmt.Fprintf(GinkgoWriter, "client pod %s/%s Ready at %s (container %s)\n", cr.Namespace, pod.Name, pod.IP, pod.Container)
 					}
