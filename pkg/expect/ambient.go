@@ -16,14 +16,16 @@ import (
 //
 //  1. blocked: the waypoint (or the gateway) denied it (403 rbac_access_denied…),
 //     sent it to BlackHoleCluster, or found no route (NR);
-//  2. blocked: curl got no HTTP answer (exit 7, 35, 52, 56), no proxy line shows
+//  2. blocked: the last of them to log it never connected upstream (neverConnected,
+//     as for a sidecar client);
+//  3. blocked: curl got no HTTP answer (exit 7, 35, 52, 56), no proxy line shows
 //     an upstream host, and ztunnel's line, if any, carries an error;
-//  3. waypoint: the waypoint logged the probe;
-//  4. egress-gateway: the egress gateway logged it;
-//  5. direct: ztunnel passed the connection through as plain TCP, no HBONE
+//  4. waypoint: the waypoint logged the probe;
+//  5. egress-gateway: the egress gateway logged it;
+//  6. direct: ztunnel passed the connection through as plain TCP, no HBONE
 //     (istio/ztunnel src/proxy/outbound.rs: a destination ztunnel finds no
 //     waypoint or meshed workload for is "passthrough"), to its dst.addr;
-//  6. unknown otherwise: ztunnel tunnelled the connection (HBONE) yet no waypoint
+//  7. unknown otherwise: ztunnel tunnelled the connection (HBONE) yet no waypoint
 //     line was found, or there is no ztunnel line at all.
 func classifyAmbient(ev Evidence) (scenario.Route, string) {
 	wp, gw, zt := ev.Waypoint, ev.Gateway, ev.Ztunnel
@@ -40,6 +42,11 @@ func classifyAmbient(ev Evidence) (scenario.Route, string) {
 		case hasFlag(e.ResponseFlags, "NR"):
 			return scenario.RouteBlocked, fmt.Sprintf("%s found no route (response flags %s, %s)", p.who, e.ResponseFlags, orDash(e.ResponseCodeDetails))
 		}
+	}
+	// As for a sidecar client (Classify): the last Envoy on the path that never
+	// opened a connection upstream let nothing out.
+	if who, e := furthestProxy("waypoint", wp, gw); e != nil && neverConnected(e) {
+		return scenario.RouteBlocked, neverConnectedWhy(who, e)
 	}
 	if ev.Status == nil && ev.CurlExit != nil && slices.Contains(blockedCurlExits, *ev.CurlExit) &&
 		!reachedUpstream(wp) && !reachedUpstream(gw) && (zt == nil || zt.Error != "") {

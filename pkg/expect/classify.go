@@ -77,9 +77,8 @@ func Classify(ev Evidence) (scenario.Route, string) {
 	case gw != nil && hasFlag(gw.ResponseFlags, "NR"):
 		return scenario.RouteBlocked, fmt.Sprintf("egress gateway found no route (response flags %s, %s)", gw.ResponseFlags, orDash(gw.ResponseCodeDetails))
 	}
-	if who, e := furthestProxy(sc, gw); e != nil && neverConnected(e) {
-		return scenario.RouteBlocked, fmt.Sprintf("%s never connected upstream: cluster %s, host %s, response %d, flags %s (%s): nothing left the mesh through it",
-			who, orDash(e.UpstreamCluster), orDash(e.UpstreamHost), e.ResponseCode, e.ResponseFlags, orDash(e.ResponseCodeDetails))
+	if who, e := furthestProxy("client sidecar", sc, gw); e != nil && neverConnected(e) {
+		return scenario.RouteBlocked, neverConnectedWhy(who, e)
 	}
 	if ev.NoSidecar && gw == nil {
 		return classifyWithoutSidecar(ev)
@@ -160,15 +159,22 @@ func hasFlag(flags, flag string) bool {
 }
 
 // furthestProxy is the last proxy on the path that logged the request: the egress
-// gateway when it did, else the client sidecar.
-func furthestProxy(sc, gw *accesslog.Entry) (string, *accesslog.Entry) {
+// gateway when it did, else the first proxy (the client sidecar, or an ambient
+// client's waypoint), named first.
+func furthestProxy(first string, e, gw *accesslog.Entry) (string, *accesslog.Entry) {
 	if gw != nil {
 		return "egress gateway", gw
 	}
-	if sc != nil {
-		return "client sidecar", sc
+	if e != nil {
+		return first, e
 	}
 	return "", nil
+}
+
+// neverConnectedWhy says which proxy could not get out, with its line's fields.
+func neverConnectedWhy(who string, e *accesslog.Entry) string {
+	return fmt.Sprintf("%s never connected upstream: cluster %s, host %s, response %d, flags %s (%s): nothing left the mesh through it",
+		who, orDash(e.UpstreamCluster), orDash(e.UpstreamHost), e.ResponseCode, e.ResponseFlags, orDash(e.ResponseCodeDetails))
 }
 
 // neverConnected reports whether a line is Envoy's own answer to a connection it

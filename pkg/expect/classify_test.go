@@ -71,3 +71,17 @@ func TestClassifyNeverConnected(t *testing.T) {
 		}
 	}
 }
+
+// An ambient client's waypoint that never connected out let nothing out either,
+// as the offline tier says of a waypoint cluster without endpoints (UH).
+func TestClassifyAmbientNeverConnected(t *testing.T) {
+	status503 := 503
+	ev := Evidence{Tier: Cluster, Ambient: true, Status: &status503, Waypoint: envoy(t, lineConnectFailed), LogsObserved: true}
+	if route, why := Classify(ev); route != scenario.RouteBlocked || !strings.HasPrefix(why, "waypoint never connected upstream") {
+		t.Errorf("waypoint UF: %q, %q", route, why)
+	}
+	ev.Waypoint = envoy(t, lineTLSFailed)
+	if route, why := Classify(ev); route != scenario.RouteWaypoint {
+		t.Errorf("waypoint TLS error: %q, %q; the connection was open", route, why)
+	}
+}
