@@ -198,8 +198,10 @@ func (env *strategyEnv) executor() upgrade.Executor {
 			continue
 		}
 		for _, c := range as.ClientRefs() {
-			if !c.Injected && !c.Ambient() {
-				continue // a client without a sidecar has no proxy to check or upgrade
+			if !c.Injected {
+				// No sidecar (injected: false, or an ambient client, which the gate
+				// skips today): no proxy to check or restart onto TO.
+				continue
 			}
 			pod := env.clients[c]
 			clients = append(clients, upgrade.ProxyTarget{Role: upgrade.RoleClient, Namespace: c.Namespace, Deployment: pod.Deployment})
