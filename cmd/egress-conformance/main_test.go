@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/egress-conformance/egress-conformance/pkg/sarif"
@@ -23,7 +24,22 @@ import (
 
 var binary string
 
+// binaryEnv names an already built binary of this package to test instead of
+// building one (make unit passes bin/egress-conformance, which make has just
+// brought up to date: linking it again took 10 s of every run). go test still
+// reruns these tests whenever the package's sources change, since they are the
+// test binary's sources too.
+const binaryEnv = "EGRESS_CONFORMANCE_TEST_BINARY"
+
 func TestMain(m *testing.M) {
+	if b := os.Getenv(binaryEnv); b != "" {
+		if !filepath.IsAbs(b) {
+			fmt.Fprintf(os.Stderr, "%s=%s: want an absolute path\n", binaryEnv, b)
+			os.Exit(3)
+		}
+		binary, prebuilt = b, true
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "egress-conformance-cmd-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -42,6 +58,45 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// prebuilt: binary came from binaryEnv. Building it in a new temporary
+// directory made every run miss go test's cache; a fixed path does not, so
+// the inputs must be recorded instead (readInputs).
+var (
+	prebuilt   bool
+	inputsOnce sync.Once
+	inputsErr  error
+)
+
+// recordInputs runs readInputs once, before the first run of a prebuilt binary.
+func recordInputs(t *testing.T) {
+	t.Helper()
+	if !prebuilt {
+		return
+	}
+	if inputsOnce.Do(func() { inputsErr = readInputs() }); inputsErr != nil {
+		t.Fatal(inputsErr)
+	}
+}
+
+// readInputs reads every file the tested binary reads in these tests, so that
+// go test's cache, which sees only what the test process opens (and only once
+// m.Run has started its log), reruns the tests when one changes.
+func readInputs() error {
+	for _, dir := range []string{"scenarios", "suites/offline/testdata/negative", "examples", "fixtures"} {
+		err := filepath.WalkDir(filepath.Join(repo, dir), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			_, err = os.ReadFile(path)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("reading the tests' inputs: %w", err)
+		}
+	}
+	return nil
+}
+
 const (
 	repo     = "../.."
 	seed     = repo + "/scenarios/egress-gateway-http"
@@ -57,6 +112,7 @@ type result struct {
 // and no terminal: colour and progress must stay off.
 func runCmd(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	recordInputs(t)
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
@@ -256,6 +312,7 @@ func TestE2EStartsTheSuite(t *testing.T) {
 	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	recordInputs(t)
 	cmd := exec.Command(binary, "e2e", "--go", fake, "--label-filter", "http", "--dry-run", "scenarios/egress-gateway-http")
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "KUBECONFIG=/nowhere", "KUBE_CONTEXT=")
