@@ -41,6 +41,9 @@ SCENARIOS ?= $(CURDIR)/scenarios
 LABEL_FILTER ?=
 # GO_TEST_FLAGS is passed to every `go test`, e.g. GO_TEST_FLAGS=-v.
 GO_TEST_FLAGS ?=
+# PLANS holds the DRY_RUN plans the e2e-plan targets check, under .cache/ rather than at the
+# top of the checkout, whose directory listing cmd/egress-conformance's cached tests depend on.
+PLANS := $(CURDIR)/.cache/plans
 # BIN is the command (a file target, see "the command" below); defined here because
 # targets above that section name it as a prerequisite, which make expands on reading.
 BIN := $(CURDIR)/bin/egress-conformance
@@ -146,22 +149,24 @@ e2e: ## The cluster tier: kind + pinned Istio + real traffic (needs Docker). DRY
 
 .PHONY: e2e-plan
 e2e-plan: ## Prove `make e2e DRY_RUN=1` prints a complete plan here, without Docker (part of make test).
-	$(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= > $(CURDIR)/.e2e-plan.out
-	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-plan.out
-	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-plan.out
-	grep -q '^  workload: proxy (fixtures/workloads/squid.yaml) in egress-http-proxy-external without a sidecar .*; its pod IP is \$$PROXY_IP' $(CURDIR)/.e2e-plan.out
-	grep -q '(variables substituted before apply: \$$PROXY_IP)' $(CURDIR)/.e2e-plan.out
-	grep -q '^node image: kindest/node:.*@sha256:' $(CURDIR)/.e2e-plan.out
-	grep -qx 'version: $(ISTIO_VERSION)' $(CURDIR)/.e2e-plan.out
-	grep -qx 'offline tier simulates: Istio $(ISTIO_LIBRARY_RELEASE)' $(CURDIR)/.e2e-plan.out
-	$(if $(filter $(ISTIO_LIBRARY_RELEASE).%,$(ISTIO_VERSION)),,grep -q '^warning: the offline tier simulates Istio $(ISTIO_LIBRARY_RELEASE)' $(CURDIR)/.e2e-plan.out)
-	rm -f $(CURDIR)/.e2e-plan.out
+	@mkdir -p $(PLANS)
+	$(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= > $(PLANS)/e2e-plan.out
+	grep -q '^## Scenario egress-gateway-http$$' $(PLANS)/e2e-plan.out
+	grep -q 'egress-conformance-probe=' $(PLANS)/e2e-plan.out
+	grep -q '^  workload: proxy (fixtures/workloads/squid.yaml) in egress-http-proxy-external without a sidecar .*; its pod IP is \$$PROXY_IP' $(PLANS)/e2e-plan.out
+	grep -q '(variables substituted before apply: \$$PROXY_IP)' $(PLANS)/e2e-plan.out
+	grep -q '^node image: kindest/node:.*@sha256:' $(PLANS)/e2e-plan.out
+	grep -qx 'version: $(ISTIO_VERSION)' $(PLANS)/e2e-plan.out
+	grep -qx 'offline tier simulates: Istio $(ISTIO_LIBRARY_RELEASE)' $(PLANS)/e2e-plan.out
+	$(if $(filter $(ISTIO_LIBRARY_RELEASE).%,$(ISTIO_VERSION)),,grep -q '^warning: the offline tier simulates Istio $(ISTIO_LIBRARY_RELEASE)' $(PLANS)/e2e-plan.out)
+	rm -f $(PLANS)/e2e-plan.out
 
 # The istio.io corpus on the cluster tier: every scenario, named after its directory, must
 # appear in the plan.
-E2E_PLAN_DOCS := $(CURDIR)/.e2e-plan-istio-docs.out
+E2E_PLAN_DOCS := $(PLANS)/e2e-plan-istio-docs.out
 .PHONY: e2e-plan-istio-docs
 e2e-plan-istio-docs: ## Prove `make e2e DRY_RUN=1` plans every scenario of the istio.io corpus (part of make test).
+	@mkdir -p $(PLANS)
 	$(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= SCENARIOS=$(ISTIO_DOCS) > $(E2E_PLAN_DOCS)
 	grep -q 'egress-conformance-probe=' $(E2E_PLAN_DOCS)
 	@for s in $(ISTIO_DOCS)/*/scenario.yaml; do n=$$(basename $$(dirname $$s)); \
@@ -172,10 +177,11 @@ e2e-plan-istio-docs: ## Prove `make e2e DRY_RUN=1` plans every scenario of the i
 # both external modes, shows the ambient install, the namespace enrolment, the waypoint and
 # where the evidence is read (ztunnel on the client's node, the waypoint's pods); in hermetic
 # mode, the stand-in's CA for the waypoint's TLS origination in the bundle's own namespace.
-E2E_PLAN_AMBIENT := $(CURDIR)/.e2e-plan-ambient.out
+E2E_PLAN_AMBIENT := $(PLANS)/e2e-plan-ambient.out
 AMBIENT_PLAN_SCENARIOS := $(CURDIR)/suites/egress/testdata/ambient
 .PHONY: e2e-plan-ambient
 e2e-plan-ambient: ## Prove `make e2e DRY_RUN=1` plans an ambient scenario: install, enrolment, waypoint, evidence (part of make test).
+	@mkdir -p $(PLANS)
 	@for ext in internet cluster; do \
 	  $(MAKE) --no-print-directory e2e DRY_RUN=1 KUBE_CONTEXT= EXTERNAL=$$ext SCENARIOS=$(AMBIENT_PLAN_SCENARIOS) > $(E2E_PLAN_AMBIENT) && \
 	  grep -q '^## Scenario ambient-egress-waypoint$$' $(E2E_PLAN_AMBIENT) && \
@@ -248,16 +254,17 @@ e2e-upgrade: ## The upgrade gate: ISTIO_FROM → ISTIO_TO by UPGRADE_STRATEGY on
 
 .PHONY: e2e-upgrade-plan
 e2e-upgrade-plan: ## Prove `make e2e-upgrade DRY_RUN=1` prints a complete plan here, without Docker (part of make test).
-	$(MAKE) --no-print-directory e2e-upgrade DRY_RUN=1 KUBE_CONTEXT= UPGRADE_STRATEGY=both > $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^upgrade: Istio [0-9.]* → $(or $(ISTIO_TO),$(ISTIO_VERSION))$$' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^ok: kubernetes: TO $(or $(ISTIO_TO),$(ISTIO_VERSION)) ' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^## Strategy in-place$$' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^## Strategy canary$$' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q 'install --skip-confirmation --filename fixtures/istio/egress.yaml --revision ' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q 'istio-injection- istio.io/rev=' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q 'uninstall --skip-confirmation --revision default' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^step: egress-gateway-http/after-routing ' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q '^## Scenario egress-gateway-http$$' $(CURDIR)/.e2e-upgrade-plan.out
-	grep -q 'egress-conformance-probe=' $(CURDIR)/.e2e-upgrade-plan.out
-	rm -f $(CURDIR)/.e2e-upgrade-plan.out
+	@mkdir -p $(PLANS)
+	$(MAKE) --no-print-directory e2e-upgrade DRY_RUN=1 KUBE_CONTEXT= UPGRADE_STRATEGY=both > $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^upgrade: Istio [0-9.]* → $(or $(ISTIO_TO),$(ISTIO_VERSION))$$' $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^ok: kubernetes: TO $(or $(ISTIO_TO),$(ISTIO_VERSION)) ' $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^## Strategy in-place$$' $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^## Strategy canary$$' $(PLANS)/e2e-upgrade-plan.out
+	grep -q 'install --skip-confirmation --filename fixtures/istio/egress.yaml --revision ' $(PLANS)/e2e-upgrade-plan.out
+	grep -q 'istio-injection- istio.io/rev=' $(PLANS)/e2e-upgrade-plan.out
+	grep -q 'uninstall --skip-confirmation --revision default' $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^step: egress-gateway-http/after-routing ' $(PLANS)/e2e-upgrade-plan.out
+	grep -q '^## Scenario egress-gateway-http$$' $(PLANS)/e2e-upgrade-plan.out
+	grep -q 'egress-conformance-probe=' $(PLANS)/e2e-upgrade-plan.out
+	rm -f $(PLANS)/e2e-upgrade-plan.out
 # ---- end of upgrade gate ------------------------------------------------------------------
