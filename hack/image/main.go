@@ -8,8 +8,8 @@
 //
 // Why not ko itself: ko compiles the binary again and needs its own ~400-module build on a
 // fresh machine (114 s + 43 s of a cold make test, which has a 30 min budget), to produce what
-// this does from the tested binary: a static executable on an empty base. ko's cleverness
-// (multi-platform builds, pushing, SBOMs) is not what make image needs.
+// this does from the tested binary: a static executable on an empty base. ko's other features
+// (multi-platform builds, pushing, SBOMs) are not what make image needs.
 //
 // The image is reproducible: fixed timestamps, so the same binary gives the same digest.
 //
