@@ -43,9 +43,9 @@ var networkBlockedCurlExits = []int{7, 28}
 //     TLS error (connect refused or timed out: a NetworkPolicy, or no route to the
 //     host) or UH (no healthy upstream: no endpoints), and Envoy answered itself
 //     (503, or 0 on a TCP line); or curl gave up while it was still connecting
-//     (DC, no status, no upstream local address). Nothing left through it, which is also what the
-//     offline tier says of a connection a NetworkPolicy denies or a cluster without
-//     endpoints. A TLS error is different: the connection was open, and the request
+//     (DC, no status, no upstream local address). Nothing left through it, which
+//     is also what the offline tier says of a connection a NetworkPolicy denies
+//     or a cluster without endpoints. A TLS error is different: the connection was open, and the request
 //     reached the destination's port before the handshake failed;
 //  3. blocked: curl got no HTTP answer (exit 7, 35, 52 or 56) and no line shows an
 //     upstream host was reached; or no proxy logged it at all and curl's connect

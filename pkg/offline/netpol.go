@@ -260,13 +260,7 @@ func targets(ts []*matcher.Target) string {
 
 // clientPeer is the client pod as the simulated cluster holds it (render).
 func clientPeer(c simulatedClient) netPeer {
-	labels := map[string]string{"app": c.Workload}
-	if c.Injected {
-		labels["security.istio.io/tlsMode"] = "istio"
-	} else {
-		labels[scenario.InjectLabel] = "false"
-	}
-	return netPeer{Name: c.Workload, Namespace: c.Namespace, IP: c.PodIP, Labels: labels}
+	return netPeer{Name: c.Workload, Namespace: c.Namespace, IP: c.PodIP, Labels: clientLabels(c)}
 }
 
 // workloadPeer is an auxiliary workload's pod. Its labels follow the convention

@@ -188,6 +188,22 @@ type simulatedClient struct {
 	ClusterIP, PodIP string
 }
 
+// clientLabels are a client pod's labels on the cluster: app=<workload> (every
+// fixture under fixtures/workloads/ labels its pods so), the label Istio's
+// injection webhook adds to an injected pod, and the opt-out label pkg/deploy
+// Uninjected sets on a sidecar-mode client without a sidecar. The simulated
+// cluster (render) and the NetworkPolicy matcher (clientPeer) both use them.
+func clientLabels(c simulatedClient) map[string]string {
+	labels := map[string]string{"app": c.Workload}
+	switch {
+	case c.Injected:
+		labels["security.istio.io/tlsMode"] = "istio"
+	case !c.Ambient:
+		labels[scenario.InjectLabel] = "false"
+	}
+	return labels
+}
+
 // clientsFor places every client of the world, the scenario's own first.
 func clientsFor(w world.World) []simulatedClient {
 	var out []simulatedClient
@@ -209,20 +225,14 @@ func render(w world.World, gateways []gatewayDeployment) string {
 	}
 	for _, c := range clientsFor(w) {
 		cw := simulatedWorkload{Name: c.Workload, Namespace: c.Namespace,
-			Labels:     map[string]string{"app": c.Workload},
+			Labels:     clientLabels(c),
 			Containers: []string{c.Workload},
 			Ports:      []world.Port{{Name: "http", Port: 80, TargetPort: 80}},
 			ClusterIP:  c.ClusterIP, PodIP: c.PodIP}
 		if c.Injected {
 			// What Istio's injection webhook adds.
-			cw.Labels["security.istio.io/tlsMode"] = "istio"
 			cw.Annotations = map[string]string{"sidecar.istio.io/status": `{"containers":["istio-proxy"]}`}
 			cw.Containers = append(cw.Containers, "istio-proxy")
-		} else if !c.Ambient {
-			// How the cluster tier keeps the webhook off this pod (pkg/deploy
-			// Uninjected); netpol.go's clientPeer carries it for NetworkPolicy
-			// selectors.
-			cw.Labels[scenario.InjectLabel] = "false"
 		}
 		workloads = append(workloads, cw)
 	}
